@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     // Tests run against the TypeScript sources; `npm test` also builds dist so the published entry points compile.
     alias: [
+      { find: /^@opencall\/protocol\/lite$/, replacement: src('./packages/protocol/src/lite.ts') },
       { find: /^@opencall\/protocol$/, replacement: src('./packages/protocol/src/index.ts') },
       { find: /^@opencall\/server$/, replacement: src('./packages/server/src/index.ts') },
       { find: /^@opencall\/client\/node$/, replacement: src('./packages/client/src/node.ts') },

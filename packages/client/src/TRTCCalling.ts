@@ -1,0 +1,384 @@
+import { EventEmitter } from 'eventemitter3';
+import { DEFAULT_INVITE_TIMEOUT_SECONDS, USER_ID_PATTERN, type InviteResult, type LoginResult, type OfflinePushInfo } from '@opencall/protocol/lite';
+import { CallController } from './call/call-controller.js';
+import { CallingError, ErrorCode, misuse } from './errors.js';
+import { EVENT, TUICallEvent } from './events.js';
+import { browserRtc, type RtcImplementation } from './rtc/environment.js';
+import { LocalMedia, VIDEO_PROFILES, type VideoProfile } from './rtc/local-media.js';
+import { SignalClient, signalingUrl, type WebSocketCtor } from './signal/signal-client.js';
+
+/** Options of `new TRTCCalling(options)`. */
+export interface TRTCCallingOptions {
+  /** The SDKAppID your UserSigs are issued for (the server checks it). */
+  SDKAppID: number;
+  /**
+   * The OpenCall server: `https://calls.example.com` or `wss://...`. In a browser it
+   * defaults to the page's own origin.
+   */
+  serverUrl?: string;
+  /** A WebRTC implementation to use instead of the browser's (`@roamhq/wrtc` in Node). */
+  rtc?: RtcImplementation;
+  /** A WebSocket constructor to use instead of the global one. */
+  WebSocket?: WebSocketCtor;
+  /**
+   * Open the microphone (and camera for video calls) and connect to the caller while the
+   * phone rings, sending nothing real until accept(). accept() then only unmutes. Default true.
+   */
+  prepareMediaWhileRinging?: boolean;
+  /** Accepted for compatibility with trtc-calling-js ≥0.10.2 and ignored: OpenCall needs no TIM instance. */
+  tim?: unknown;
+}
+
+/** `call()` parameters; `timeout` is the v0 form (seconds, 0 = never), v1 uses 30 s. */
+export interface CallParams {
+  userID: string;
+  type: 1 | 2;
+  timeout?: number;
+  offlinePushInfo?: OfflinePushInfo;
+  /** OpenCall extra: app data handed to the invitee with the invitation. */
+  userData?: string;
+}
+
+/** `groupCall()` parameters. */
+export interface GroupCallParams {
+  userIDList: string[];
+  type: 1 | 2;
+  groupID?: string;
+  timeout?: number;
+  offlinePushInfo?: OfflinePushInfo;
+  userData?: string;
+}
+
+/** v0 `accept({inviteID, roomID, callType})`. */
+export interface AcceptParams { inviteID?: string; roomID?: number; callType?: 1 | 2 }
+/** v0 `reject({inviteID, isBusy, callType})`. */
+export interface RejectParams { inviteID?: string; isBusy?: boolean; callType?: 1 | 2 }
+
+type Listener = (...args: any[]) => void;
+
+/**
+ * A drop-in replacement for trtc-calling-js's TRTCCalling, backed by an OpenCall server and
+ * WebRTC. Every method returns a promise; failures reject with a {@link CallingError} and are
+ * also emitted as `TRTCCalling.EVENT.ERROR`.
+ */
+export class TRTCCalling {
+  /** Event names, with trtc-calling-js's exact string values. */
+  static readonly EVENT = EVENT;
+  /** TUICallKit's event names, emitted as well. */
+  static readonly TUICallEvent = TUICallEvent;
+  static readonly VERSION = '0.1.0';
+
+  private readonly emitter = new EventEmitter();
+  private readonly options: TRTCCallingOptions;
+  private signal: SignalClient | null = null;
+  private controller: CallController | null = null;
+  private local: LocalMedia | null = null;
+  private rtcImpl: RtcImplementation | null | undefined;
+  private selfID: string | null = null;
+  private videoProfile: VideoProfile = '480p';
+  private loggingIn: Promise<unknown> | null = null;
+
+  constructor(options: TRTCCallingOptions) {
+    if (!options || typeof options !== 'object') throw new CallingError(ErrorCode.INVALID_ARGUMENT, 'new TRTCCalling({SDKAppID, serverUrl}) needs an options object');
+    this.options = { ...options };
+  }
+
+  // ---- events ----
+
+  /** Subscribes to an event; `context` becomes `this` in the callback (the spec's signature). */
+  on(eventName: string, callback: Listener, context?: unknown): this {
+    this.emitter.on(eventName, callback, context);
+    return this;
+  }
+
+  /** Unsubscribes; pass the same callback and context given to on(). */
+  off(eventName: string, callback?: Listener, context?: unknown): this {
+    this.emitter.off(eventName, callback, context);
+    return this;
+  }
+
+  /** Subscribes for one emission only. */
+  once(eventName: string, callback: Listener, context?: unknown): this {
+    this.emitter.once(eventName, callback, context);
+    return this;
+  }
+
+  // ---- basics ----
+
+  /** The logged-in userID, or null. */
+  get userID(): string | null {
+    return this.selfID;
+  }
+
+  /** Logs in with a UserSig from your backend (tls-sig-api-v2 compatible). Emits SDK_READY. */
+  login(params: { userID: string; userSig: string }): Promise<{ userID: string }> {
+    return this.guard(async () => {
+      const { userID, userSig } = params ?? ({} as { userID: string; userSig: string });
+      if (typeof userID !== 'string' || !USER_ID_PATTERN.test(userID)) throw misuse.badArgument('userID must be 1-64 letters, digits, "-" or "_"');
+      if (typeof userSig !== 'string' || userSig.length === 0) throw misuse.badArgument('userSig is required');
+      if (this.selfID !== null || this.loggingIn) throw misuse.state(`already logged in${this.selfID ? ` as ${this.selfID}` : ''}; logout() first`);
+      const attempt = this.doLogin(userID, userSig);
+      this.loggingIn = attempt;
+      try {
+        return await attempt;
+      } finally {
+        this.loggingIn = null;
+      }
+    });
+  }
+
+  /** Logs out; a call in progress ends for everyone in it. */
+  logout(): Promise<void> {
+    return this.guard(async () => {
+      const signal = this.signal;
+      if (!signal || this.selfID === null) return;
+      this.controller?.abandon('logout');
+      try {
+        await signal.request({ t: 'logout' });
+      } finally {
+        this.reset();
+      }
+    });
+  }
+
+  // ---- calls ----
+
+  /** Calls one user: `type` 1 = audio, 2 = video. Resolves once the invitation is out. */
+  call(params: CallParams): Promise<InviteResult> {
+    return this.guard(async () => {
+      const p = params ?? ({} as CallParams);
+      if (typeof p.userID !== 'string' || !USER_ID_PATTERN.test(p.userID)) throw misuse.badArgument('call() needs a valid userID');
+      if (p.userID === this.selfID) throw misuse.badArgument('you cannot call yourself');
+      return this.requireController().call({
+        invitees: [p.userID],
+        callType: checkType(p.type),
+        timeout: checkTimeout(p.timeout),
+        ...(p.offlinePushInfo && { offlinePushInfo: p.offlinePushInfo }),
+        ...(p.userData !== undefined && { userData: p.userData }),
+      });
+    });
+  }
+
+  /**
+   * Calls several users. Not available yet: group calls (mesh and SFU) are tracked in issue 3.
+   * Rejects with INVALID_STATE rather than silently doing a 1:1 call.
+   */
+  groupCall(params: GroupCallParams): Promise<InviteResult> {
+    return this.guard(async () => {
+      void params;
+      throw misuse.state('groupCall is not available in this version of OpenCall yet');
+    });
+  }
+
+  /** Accepts the ringing invitation. The v0 form `accept({inviteID, roomID, callType})` is accepted too. */
+  accept(params?: AcceptParams): Promise<void> {
+    return this.guard(() => this.requireController().accept(params?.inviteID));
+  }
+
+  /** Declines the ringing invitation. v0: `reject({inviteID, isBusy, callType})`. */
+  reject(params?: RejectParams): Promise<void> {
+    return this.guard(() => this.requireController().reject(params?.isBusy === true, params?.inviteID));
+  }
+
+  /** Ends the call; cancels it while it is still ringing at the other end; declines an incoming one. */
+  hangup(): Promise<void> {
+    return this.guard(async () => {
+      await this.controller?.hangup();
+    });
+  }
+
+  // ---- devices ----
+
+  /** Opens the camera (and sends it if a video call is in progress). */
+  openCamera(): Promise<void> {
+    return this.guard(async () => {
+      const local = this.requireLocal();
+      await local.openCamera();
+      this.controller?.publishMediaState();
+    });
+  }
+
+  /** Closes the camera: its light goes off and the others get USER_VIDEO_AVAILABLE false. */
+  closeCamera(): Promise<void> {
+    return this.guard(async () => {
+      this.local?.closeCamera();
+      this.controller?.publishMediaState();
+    });
+  }
+
+  /** Mutes (true) or unmutes (false) the microphone; the others get USER_AUDIO_AVAILABLE. */
+  setMicMute(isMute: boolean): Promise<void> {
+    return this.guard(async () => {
+      if (typeof isMute !== 'boolean') throw misuse.badArgument('setMicMute(isMute) takes a boolean');
+      this.requireLocal().setMicMute(isMute);
+      this.controller?.publishMediaState();
+    });
+  }
+
+  /** '480p' | '720p' | '1080p'; takes effect for the next call()/groupCall()/accept(), as the spec says. */
+  setVideoQuality(profile: VideoProfile): Promise<void> {
+    return this.guard(async () => {
+      if (!(profile in VIDEO_PROFILES)) throw misuse.badArgument(`setVideoQuality takes one of ${Object.keys(VIDEO_PROFILES).join(', ')}`);
+      this.videoProfile = profile;
+      if (this.local && !this.controller?.inCall) this.local.profile = profile;
+    });
+  }
+
+  /** Lists cameras (needs device permission for labels in browsers). */
+  getCameras(): Promise<MediaDeviceInfo[]> {
+    return this.guard(() => this.listDevices('videoinput'));
+  }
+
+  /** Lists microphones. */
+  getMicrophones(): Promise<MediaDeviceInfo[]> {
+    return this.guard(() => this.listDevices('audioinput'));
+  }
+
+  // ---- OpenCall extras ----
+
+  /** The remote user's media as a MediaStream (for custom rendering or recording). */
+  getRemoteStream(userID: string): MediaStream | null {
+    return this.controller?.remoteStream(userID) ?? null;
+  }
+
+  /** The local camera/microphone stream, if open. */
+  getLocalStream(): MediaStream | null {
+    return this.local?.localStream() ?? null;
+  }
+
+  /** WebRTC statistics of the connection with a remote user. */
+  getStats(userID: string): Promise<RTCStatsReport | null> {
+    return this.controller?.stats(userID) ?? Promise.resolve(null);
+  }
+
+  // ---- platform hooks (Node entry overrides these) ----
+
+  /** Where the WebSocket constructor comes from. */
+  protected async resolveWebSocket(): Promise<WebSocketCtor> {
+    if (this.options.WebSocket) return this.options.WebSocket;
+    const g = (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
+    if (!g) throw new CallingError(ErrorCode.WEBRTC_UNSUPPORTED, 'no WebSocket in this environment; pass options.WebSocket');
+    return g;
+  }
+
+  /** Where WebRTC comes from; null means none (ERROR 60006 when a call needs it). */
+  protected async resolveRtc(): Promise<RtcImplementation | null> {
+    return this.options.rtc ?? browserRtc();
+  }
+
+  /** The server URL when none was given. */
+  protected defaultServerUrl(): string {
+    const loc = (globalThis as { location?: { origin?: string } }).location;
+    if (loc?.origin && loc.origin !== 'null') return loc.origin;
+    throw misuse.badArgument('serverUrl is required outside a browser page');
+  }
+
+  // ---- internals ----
+
+  private async doLogin(userID: string, userSig: string): Promise<{ userID: string }> {
+    const url = signalingUrl(this.options.serverUrl ?? this.defaultServerUrl());
+    const [WebSocketImpl, rtc] = await Promise.all([this.resolveWebSocket(), this.rtcImpl === undefined ? this.resolveRtc() : this.rtcImpl]);
+    this.rtcImpl = rtc;
+    const signal = await SignalClient.connect(url, WebSocketImpl);
+    let result: LoginResult;
+    try {
+      result = await signal.request<LoginResult>({ t: 'login', sdkAppId: Number(this.options.SDKAppID), userID, userSig });
+    } catch (err) {
+      signal.close();
+      throw err;
+    }
+    const local = new LocalMedia(rtc ?? { RTCPeerConnection: undefined as never }, this.videoProfile);
+    const controller = new CallController({
+      selfID: userID,
+      signal,
+      rtc,
+      local,
+      iceServers: result.iceServers as RTCIceServer[],
+      prepareMediaWhileRinging: this.options.prepareMediaWhileRinging !== false,
+      emit: (event, payload) => this.emitter.emit(event, payload),
+      reportError: (err) => this.emitError(err),
+    });
+    this.signal = signal;
+    this.local = local;
+    this.controller = controller;
+    this.selfID = userID;
+    signal.on('frame', (f) => {
+      if (f.t === 'kicked') return this.onSessionLost('kicked');
+      if (f.t === 'sigExpired') return this.onSessionLost('sigExpired');
+      controller.onFrame(f);
+    });
+    signal.on('error', (err) => this.emitError(err));
+    signal.on('close', () => {
+      if (this.signal === signal) this.onSessionLost('disconnected');
+    });
+    this.emitter.emit(EVENT.SDK_READY, { userID });
+    return { userID };
+  }
+
+  private onSessionLost(why: 'kicked' | 'sigExpired' | 'disconnected'): void {
+    this.controller?.abandon(why === 'kicked' ? 'kicked' : 'disconnected');
+    this.reset();
+    if (why === 'kicked') {
+      this.emitter.emit(EVENT.KICKED_OUT, { reason: 'login_elsewhere' });
+      this.emitter.emit(TUICallEvent.onKickedOffline, { reason: 'login_elsewhere' });
+    } else if (why === 'sigExpired') {
+      this.emitter.emit(TUICallEvent.onUserSigExpired, {});
+    } else {
+      this.emitError(new CallingError(ErrorCode.CONNECTION_FAILED, 'lost the connection to the server'));
+    }
+  }
+
+  private reset(): void {
+    const signal = this.signal;
+    this.signal = null;
+    this.controller = null;
+    this.local?.release();
+    this.local = null;
+    this.selfID = null;
+    signal?.close();
+  }
+
+  private requireController(): CallController {
+    if (!this.controller) throw misuse.notLoggedIn();
+    return this.controller;
+  }
+
+  private requireLocal(): LocalMedia {
+    if (!this.local) throw misuse.notLoggedIn();
+    return this.local;
+  }
+
+  private async listDevices(kind: 'videoinput' | 'audioinput'): Promise<MediaDeviceInfo[]> {
+    const rtc = this.rtcImpl === undefined ? (this.rtcImpl = await this.resolveRtc()) : this.rtcImpl;
+    const devices = rtc?.mediaDevices;
+    if (!devices?.enumerateDevices) throw new CallingError(ErrorCode.WEBRTC_UNSUPPORTED, 'this environment cannot list media devices');
+    return (await devices.enumerateDevices()).filter((d) => d.kind === kind);
+  }
+
+  private emitError(err: CallingError): void {
+    this.emitter.emit(EVENT.ERROR, { code: err.code, errorCode: err.code, message: err.message });
+  }
+
+  /** Runs an API call: every failure becomes a CallingError that is emitted as ERROR and rejected. */
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      const err = e instanceof CallingError ? e : new CallingError(ErrorCode.INTERNAL, (e as Error)?.message ?? String(e));
+      this.emitError(err);
+      throw err;
+    }
+  }
+}
+
+function checkType(type: unknown): 1 | 2 {
+  if (type !== 1 && type !== 2) throw misuse.badArgument('type must be 1 (audio) or 2 (video)');
+  return type;
+}
+
+/** v0 timeout in seconds (0 = never); v1 omits it and gets the 30 s default. */
+function checkTimeout(timeout: unknown): number {
+  if (timeout === undefined || timeout === null) return DEFAULT_INVITE_TIMEOUT_SECONDS;
+  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) throw misuse.badArgument('timeout must be a number of seconds ≥ 0 (0 = never)');
+  return Math.round(timeout);
+}

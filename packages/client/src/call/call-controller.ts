@@ -1,0 +1,414 @@
+import type {
+  AcceptResult,
+  CallType,
+  EndReason,
+  InviteResult,
+  MediaState,
+  OfflinePushInfo,
+  ServerEventFrame,
+} from '@opencall/protocol/lite';
+import { CallingError, ErrorCode, misuse } from '../errors.js';
+import { EVENT, TUICallEvent, type CallBeginEvent, type CallRole } from '../events.js';
+import type { RtcImplementation } from '../rtc/environment.js';
+import type { LocalMedia, TrackKind } from '../rtc/local-media.js';
+import { MeshMedia } from '../rtc/mesh-media.js';
+import type { SignalClient } from '../signal/signal-client.js';
+
+/** Version number put in `inviteData.version`. */
+export const INVITE_DATA_VERSION = 4;
+
+type Emit = (event: string, payload?: unknown) => void;
+
+interface Peer {
+  /** In the call (accepted, or the sponsor). */
+  accepted: boolean;
+  /** USER_ENTER was emitted: accepted and media connected. */
+  entered: boolean;
+  media: MediaState;
+}
+
+/** The call this client is in or ringing for: the client-side mirror of the server's call. */
+class ActiveCall {
+  phase: 'dialing' | 'ringing' | 'connected' = 'dialing';
+  inviteID = '';
+  roomID = 0;
+  connectedAt: number | undefined;
+  readonly peers = new Map<string, Peer>();
+  constructor(
+    readonly role: 'caller' | 'callee',
+    readonly callType: CallType,
+    readonly sponsor: string,
+    readonly media: MeshMedia,
+  ) {}
+
+  get kinds(): TrackKind[] {
+    return this.callType === 2 ? ['audio', 'video'] : ['audio'];
+  }
+}
+
+export interface OutgoingCall {
+  invitees: string[];
+  callType: CallType;
+  timeout: number;
+  groupID?: string;
+  offlinePushInfo?: OfflinePushInfo;
+  userData?: string;
+}
+
+export interface CallControllerDeps {
+  selfID: string;
+  signal: SignalClient;
+  rtc: RtcImplementation | null;
+  local: LocalMedia;
+  iceServers: RTCIceServer[];
+  /** Open the microphone/camera and connect while ringing, so accept() only unmutes. */
+  prepareMediaWhileRinging: boolean;
+  emit: Emit;
+  /** Emits ERROR for failures that do not reject a promise the app holds. */
+  reportError(err: CallingError): void;
+}
+
+/**
+ * Runs calls for one logged-in user: turns API calls into requests, server frames into the
+ * spec's events, and keeps the media (local tracks, peer connections) in step.
+ */
+export class CallController {
+  private current: ActiveCall | null = null;
+
+  constructor(private readonly d: CallControllerDeps) {
+    d.local.onSendTrackChanged = (kind, track) => void this.current?.media.updateSendTrack(kind, track);
+  }
+
+  get inCall(): boolean {
+    return this.current !== null;
+  }
+
+  get currentInviteID(): string | null {
+    return this.current?.inviteID || null;
+  }
+
+  remoteStream(userID: string): MediaStream | null {
+    return this.current?.media.remoteStream(userID) ?? null;
+  }
+
+  stats(userID: string): Promise<RTCStatsReport> | null {
+    return this.current?.media.stats(userID) ?? null;
+  }
+
+  async call(o: OutgoingCall): Promise<InviteResult> {
+    if (this.current) throw misuse.state('already in a call or ringing; hang up first');
+    const rtc = this.requireRtc();
+    const call = this.newCall('caller', o.callType, this.d.selfID, rtc);
+    this.current = call;
+    try {
+      await this.openMedia(o.callType);
+      if (this.current !== call) throw misuse.state('the call was ended before it started');
+      for (const userID of o.invitees) call.peers.set(userID, { accepted: false, entered: false, media: { audio: false, video: false } });
+      return await this.d.signal.request<InviteResult>(
+        {
+          t: 'invite',
+          invitees: o.invitees,
+          callType: o.callType,
+          timeout: o.timeout,
+          ...(o.groupID !== undefined && { groupID: o.groupID }),
+          ...(o.offlinePushInfo !== undefined && { offlinePushInfo: o.offlinePushInfo }),
+          ...(o.userData !== undefined && { userData: o.userData }),
+          media: this.d.local.state(),
+        },
+        (r) => {
+          call.inviteID = r.inviteID;
+          call.roomID = r.roomID;
+        },
+      );
+    } catch (err) {
+      this.finish(call, null);
+      throw err;
+    }
+  }
+
+  async accept(inviteID?: string): Promise<void> {
+    const call = this.current;
+    if (!call || call.role !== 'callee' || call.phase !== 'ringing') throw misuse.state('there is no incoming call to accept');
+    if (inviteID !== undefined && inviteID !== call.inviteID) throw misuse.state(`invitation ${inviteID} is not the one ringing`);
+    await this.openMedia(call.callType);
+    if (this.current !== call) throw misuse.state('the call ended before it could be accepted');
+    if (!call.media.has(call.sponsor)) this.prepareLink(call);
+    this.d.local.setLive(true);
+    try {
+      await this.d.signal.request<AcceptResult>({ t: 'accept', inviteID: call.inviteID, media: this.d.local.state() }, (r) => {
+        call.phase = 'connected';
+        call.connectedAt = Date.now();
+        for (const p of r.participants) {
+          const peer = call.peers.get(p.userID) ?? { accepted: true, entered: false, media: p.media };
+          peer.accepted = true;
+          peer.media = p.media;
+          call.peers.set(p.userID, peer);
+        }
+      });
+    } catch (err) {
+      if (this.current === call) this.d.local.setLive(false);
+      throw err;
+    }
+    if (this.current !== call) return;
+    this.d.emit(TUICallEvent.onCallBegin, this.beginPayload(call));
+    for (const userID of call.peers.keys()) this.maybeEnter(call, userID);
+  }
+
+  async reject(busy: boolean, inviteID?: string): Promise<void> {
+    const call = this.current;
+    if (!call || call.role !== 'callee' || call.phase !== 'ringing') throw misuse.state('there is no incoming call to reject');
+    if (inviteID !== undefined && inviteID !== call.inviteID) throw misuse.state(`invitation ${inviteID} is not the one ringing`);
+    this.finish(call, null);
+    await this.d.signal.request({ t: 'reject', inviteID: call.inviteID, ...(busy && { busy: true }) });
+    this.d.emit(TUICallEvent.onCallCancelled, { callerId: this.d.selfID, inviteID: call.inviteID, reason: 'rejected' });
+  }
+
+  /** Leaves the call, cancels an unanswered one, or declines one that is ringing. */
+  async hangup(): Promise<void> {
+    const call = this.current;
+    if (!call) return;
+    if (call.role === 'callee' && call.phase === 'ringing') return this.reject(false);
+    if (!call.inviteID) {
+      // invite not answered yet: nothing exists on the server to hang up
+      this.finish(call, null);
+      return;
+    }
+    let duration = call.connectedAt === undefined ? 0 : Math.round((Date.now() - call.connectedAt) / 1000);
+    try {
+      const r = await this.d.signal.request<{ duration: number }>({ t: 'hangup', inviteID: call.inviteID });
+      duration = r.duration;
+    } catch (err) {
+      // The server may already consider us gone (call ended meanwhile, connection lost): end locally anyway.
+      if (!(err instanceof CallingError) || (err.code !== ErrorCode.CALL_NOT_FOUND && err.code !== ErrorCode.INVALID_STATE && err.code !== ErrorCode.CONNECTION_FAILED)) {
+        this.finish(call, { duration, reason: 'hangup' });
+        throw err;
+      }
+    }
+    this.finish(call, { duration, reason: call.connectedAt === undefined ? 'cancelled' : 'hangup' });
+  }
+
+  /** Publishes a change of what we send (mute, camera) to the others in the call. */
+  publishMediaState(): void {
+    const call = this.current;
+    if (!call?.inviteID) return;
+    const s = this.d.local.state();
+    this.d.signal.send({ t: 'media', inviteID: call.inviteID, audio: s.audio, video: s.video });
+  }
+
+  /** Ends whatever call there is without telling the server (logout, kick, lost connection). */
+  abandon(reason: EndReason): void {
+    const call = this.current;
+    if (!call) return;
+    const duration = call.connectedAt === undefined ? 0 : Math.round((Date.now() - call.connectedAt) / 1000);
+    this.finish(call, { duration, reason });
+  }
+
+  onFrame(f: ServerEventFrame): void {
+    if (f.t === 'invited') return this.onInvited(f);
+    if (!('inviteID' in f)) return;
+    const call = this.current;
+    if (!call || call.inviteID !== f.inviteID) return;
+    const emit = this.d.emit;
+    switch (f.t) {
+      case 'accepted': {
+        const peer = call.peers.get(f.userID) ?? { accepted: false, entered: false, media: f.media };
+        peer.accepted = true;
+        peer.media = f.media;
+        call.peers.set(f.userID, peer);
+        if (call.phase === 'dialing') {
+          call.phase = 'connected';
+          call.connectedAt = Date.now();
+          this.d.local.setLive(true);
+          emit(TUICallEvent.onCallBegin, this.beginPayload(call));
+        }
+        emit(EVENT.USER_ACCEPT, { userID: f.userID, userId: f.userID });
+        this.maybeEnter(call, f.userID);
+        return;
+      }
+      case 'rejected':
+        this.dropPeer(call, f.userID);
+        emit(EVENT.REJECT, { userID: f.userID, userId: f.userID });
+        emit(TUICallEvent.onUserReject, { userID: f.userID, userId: f.userID });
+        return;
+      case 'busy':
+        this.dropPeer(call, f.userID);
+        emit(EVENT.LINE_BUSY, { userID: f.userID, userId: f.userID });
+        emit(TUICallEvent.onUserLineBusy, { userID: f.userID, userId: f.userID });
+        return;
+      case 'noResp':
+        for (const userID of f.userIDList) {
+          this.dropPeer(call, userID);
+          emit(EVENT.NO_RESP, { userID, userId: userID, userIDList: f.userIDList });
+          emit(TUICallEvent.onUserNoResponse, { userID, userId: userID, userIDList: f.userIDList });
+        }
+        return;
+      case 'left': {
+        const entered = call.peers.get(f.userID)?.entered ?? false;
+        this.dropPeer(call, f.userID);
+        if (entered) emit(EVENT.USER_LEAVE, { userID: f.userID, userId: f.userID });
+        return;
+      }
+      case 'media': {
+        const peer = call.peers.get(f.userID);
+        if (!peer) return;
+        const before = peer.media;
+        peer.media = { audio: f.audio, video: f.video };
+        if (!peer.entered) return;
+        if (before.audio !== f.audio) emit(EVENT.USER_AUDIO_AVAILABLE, { userID: f.userID, userId: f.userID, isAudioAvailable: f.audio });
+        if (before.video !== f.video) emit(EVENT.USER_VIDEO_AVAILABLE, { userID: f.userID, userId: f.userID, isVideoAvailable: f.video });
+        return;
+      }
+      case 'relay':
+        if (f.payload.kind === 'ready') {
+          if (!call.peers.has(f.from)) return;
+          // A fresh "ready" (e.g. the callee reloaded and got the invitation again) restarts the link.
+          if (call.media.has(f.from)) call.media.remove(f.from);
+          call.media.connect(f.from, 'offerer', call.kinds);
+        } else call.media.handleRelay(f.from, f.payload);
+        return;
+      case 'ended':
+        this.finish(call, { duration: f.duration, reason: f.reason });
+        return;
+      case 'cancelled':
+        this.finish(call, null);
+        emit(EVENT.CALLING_CANCEL, { inviteID: f.inviteID, userID: f.sponsor, userId: f.sponsor });
+        emit(TUICallEvent.onCallCancelled, { callerId: f.sponsor, inviteID: f.inviteID, reason: 'cancelled' });
+        return;
+      case 'timedOut':
+        this.finish(call, null);
+        emit(EVENT.CALLING_TIMEOUT, { inviteID: f.inviteID, userID: this.d.selfID, userId: this.d.selfID });
+        emit(TUICallEvent.onCallCancelled, { callerId: this.d.selfID, inviteID: f.inviteID, reason: 'timeout' });
+        return;
+      case 'inviteeList':
+        emit(EVENT.GROUP_CALL_INVITEE_LIST_UPDATE, { inviteID: f.inviteID, userIDList: f.userIDList });
+        return;
+    }
+  }
+
+  // ---- internals ----
+
+  private onInvited(f: Extract<ServerEventFrame, { t: 'invited' }>): void {
+    if (this.current) {
+      // The server thinks we are free but we are not (a local call still tearing down): say busy.
+      if (this.current.inviteID !== f.inviteID) this.d.signal.request({ t: 'reject', inviteID: f.inviteID, busy: true }).catch(() => {});
+      return;
+    }
+    const rtc = this.d.rtc;
+    const call = this.newCall('callee', f.callType, f.sponsor, rtc);
+    call.phase = 'ringing';
+    call.inviteID = f.inviteID;
+    call.roomID = f.roomID;
+    call.peers.set(f.sponsor, { accepted: true, entered: false, media: f.media });
+    this.current = call;
+    this.d.emit(EVENT.INVITED, {
+      sponsor: f.sponsor,
+      userIDList: f.userIDList,
+      isFromGroup: f.isFromGroup,
+      inviteData: { version: INVITE_DATA_VERSION, callType: f.callType, roomID: f.roomID },
+      inviteID: f.inviteID,
+      ...(f.groupID !== undefined && { groupID: f.groupID }),
+      ...(f.userData !== undefined && { userData: f.userData }),
+    });
+    if (this.current !== call) return;
+    this.d.emit(TUICallEvent.onCallReceived, {
+      callerId: f.sponsor,
+      calleeIdList: f.userIDList,
+      groupId: f.groupID ?? '',
+      callMediaType: f.callType === 2 ? 1 : 0,
+      userData: f.userData ?? '',
+      inviteID: f.inviteID,
+    });
+    if (this.d.prepareMediaWhileRinging && rtc && this.current === call) {
+      this.prepareLink(call);
+      // Devices open in the background; a failure is reported when the user accepts.
+      this.openMedia(call.callType).catch(() => {});
+    }
+  }
+
+  private newCall(role: 'caller' | 'callee', callType: CallType, sponsor: string, rtc: RtcImplementation | null): ActiveCall {
+    const media = new MeshMedia({
+      rtc: rtc ?? { RTCPeerConnection: unsupportedPeerConnection },
+      iceServers: this.d.iceServers,
+      local: this.d.local,
+      relay: (to, payload) => {
+        if (this.current === call && call.inviteID) this.d.signal.send({ t: 'relay', inviteID: call.inviteID, to, payload });
+      },
+    });
+    const call = new ActiveCall(role, callType, sponsor, media);
+    media.on('peerConnected', (userID) => this.maybeEnter(call, userID));
+    return call;
+  }
+
+  /** Callee side: a link to the sponsor, and "ready" so the sponsor sends its offer. */
+  private prepareLink(call: ActiveCall): void {
+    call.media.connect(call.sponsor, 'answerer', call.kinds);
+    this.d.signal.send({ t: 'relay', inviteID: call.inviteID, to: call.sponsor, payload: { kind: 'ready' } });
+  }
+
+  /** Microphone is required; a missing camera degrades a video call to audio with an ERROR. */
+  private async openMedia(callType: CallType): Promise<void> {
+    this.requireRtc();
+    await this.d.local.openMic();
+    if (callType !== 2 || this.d.local.hasCamera) return;
+    try {
+      await this.d.local.openCamera();
+    } catch (err) {
+      if (err instanceof CallingError) this.d.reportError(err);
+      else throw err;
+    }
+  }
+
+  private requireRtc(): RtcImplementation {
+    if (!this.d.rtc) throw new CallingError(ErrorCode.WEBRTC_UNSUPPORTED, 'this environment has no WebRTC (RTCPeerConnection)');
+    return this.d.rtc;
+  }
+
+  private maybeEnter(call: ActiveCall, userID: string): void {
+    const peer = call.peers.get(userID);
+    if (this.current !== call || call.phase !== 'connected' || !peer || !peer.accepted || peer.entered) return;
+    if (!call.media.isConnected(userID)) return;
+    peer.entered = true;
+    const emit = this.d.emit;
+    emit(EVENT.USER_ENTER, { userID, userId: userID });
+    emit(TUICallEvent.onUserJoin, { userID, userId: userID });
+    if (peer.media.audio) emit(EVENT.USER_AUDIO_AVAILABLE, { userID, userId: userID, isAudioAvailable: true });
+    if (peer.media.video) emit(EVENT.USER_VIDEO_AVAILABLE, { userID, userId: userID, isVideoAvailable: true });
+  }
+
+  private dropPeer(call: ActiveCall, userID: string): void {
+    call.peers.delete(userID);
+    call.media.remove(userID);
+  }
+
+  /** Releases the call's media; emits CALL_END if it was connected, else the caller's onCallCancelled. */
+  private finish(call: ActiveCall, end: { duration: number; reason: EndReason } | null): void {
+    if (this.current !== call) return;
+    this.current = null;
+    call.media.close();
+    this.d.local.release();
+    if (!end) return;
+    if (call.connectedAt !== undefined) {
+      this.d.emit(EVENT.CALL_END, { ...this.beginPayload(call), totalTime: end.duration, callEnd: end.duration, reason: end.reason });
+    } else if (call.role === 'caller') {
+      const reason = end.reason === 'rejected' || end.reason === 'busy' || end.reason === 'no_answer' ? end.reason : 'cancelled';
+      this.d.emit(TUICallEvent.onCallCancelled, { callerId: this.d.selfID, inviteID: call.inviteID, reason });
+    }
+  }
+
+  private beginPayload(call: ActiveCall): CallBeginEvent {
+    const callRole: CallRole = call.role === 'caller' ? 1 : 2;
+    return {
+      roomId: { intRoomId: call.roomID, strRoomId: String(call.roomID) },
+      callMediaType: call.callType === 2 ? 1 : 0,
+      callRole,
+      inviteID: call.inviteID,
+    };
+  }
+}
+
+/** Stand-in where WebRTC is missing; never constructed because requireRtc() guards every use. */
+const unsupportedPeerConnection = class {
+  constructor() {
+    throw new CallingError(ErrorCode.WEBRTC_UNSUPPORTED, 'this environment has no WebRTC (RTCPeerConnection)');
+  }
+} as unknown as RtcImplementation['RTCPeerConnection'];

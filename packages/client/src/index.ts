@@ -1,0 +1,17 @@
+/**
+ * @opencall/client: TRTCCalling-compatible calls on an OpenCall server.
+ *
+ *     import TRTCCalling from '@opencall/client';
+ *     const trtcCalling = new TRTCCalling({ SDKAppID, serverUrl: 'https://calls.example.com' });
+ */
+import { TRTCCalling } from './TRTCCalling.js';
+
+export default TRTCCalling;
+export { TRTCCalling };
+export type { TRTCCallingOptions, CallParams, GroupCallParams, AcceptParams, RejectParams } from './TRTCCalling.js';
+export { EVENT, TUICallEvent } from './events.js';
+export type * from './events.js';
+export { CallingError, ErrorCode } from './errors.js';
+export type { RtcImplementation, MediaDevicesLike } from './rtc/environment.js';
+export type { VideoProfile } from './rtc/local-media.js';
+export type { WebSocketCtor } from './signal/signal-client.js';

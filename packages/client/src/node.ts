@@ -1,0 +1,77 @@
+/**
+ * Node entry of @opencall/client (chosen automatically by the "node" export condition).
+ *
+ * Same API as the browser build. Differences: the WebSocket comes from the `ws` package when
+ * Node has no global one, and WebRTC from `@roamhq/wrtc` when it is installed and no `rtc`
+ * option is given. wrtc cannot capture devices, so its getUserMedia is replaced by synthetic
+ * devices (a moving test pattern and a tone) that carry real media through real peer connections.
+ */
+import { TRTCCalling as BaseTRTCCalling, type TRTCCallingOptions } from './TRTCCalling.js';
+import type { RtcImplementation } from './rtc/environment.js';
+import { createSyntheticMediaDevices, type SyntheticMediaOptions, type WrtcLike } from './node/synthetic-media.js';
+import type { WebSocketCtor } from './signal/signal-client.js';
+
+/** Node options: `rtc` may be the whole wrtc module; `syntheticMedia` shapes the fake devices. */
+export interface NodeTRTCCallingOptions extends TRTCCallingOptions {
+  syntheticMedia?: SyntheticMediaOptions;
+}
+
+// Variable specifiers keep bundlers and the type checker from resolving optional packages.
+const WS_MODULE = 'ws';
+const WRTC_MODULE = '@roamhq/wrtc';
+
+async function optionalImport(name: string): Promise<any> {
+  try {
+    const m = await import(name);
+    return m.default ?? m;
+  } catch {
+    return null;
+  }
+}
+
+/** TRTCCalling for Node. */
+export class TRTCCalling extends BaseTRTCCalling {
+  private readonly nodeOptions: NodeTRTCCallingOptions;
+
+  constructor(options: NodeTRTCCallingOptions) {
+    super(options);
+    this.nodeOptions = { ...options };
+  }
+
+  protected override async resolveWebSocket(): Promise<WebSocketCtor> {
+    if (this.nodeOptions.WebSocket) return this.nodeOptions.WebSocket;
+    const g = (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
+    if (g) return g;
+    const ws = await optionalImport(WS_MODULE);
+    if (!ws) return super.resolveWebSocket();
+    return (ws.WebSocket ?? ws) as WebSocketCtor;
+  }
+
+  protected override async resolveRtc(): Promise<RtcImplementation | null> {
+    const given = this.nodeOptions.rtc as (RtcImplementation & Partial<WrtcLike>) | undefined;
+    const wrtc = (given?.nonstandard ? given : await optionalImport(WRTC_MODULE)) as (WrtcLike & RtcImplementation) | null;
+    const rtc = given ?? wrtc;
+    if (!rtc) return null;
+    // wrtc's own mediaDevices yields tracks that never carry a frame: use synthetic devices instead.
+    const deadDevices = !rtc.mediaDevices || (wrtc !== null && rtc.mediaDevices === wrtc.mediaDevices);
+    if (!deadDevices || !wrtc?.nonstandard) return rtc;
+    return {
+      RTCPeerConnection: rtc.RTCPeerConnection,
+      MediaStream: rtc.MediaStream ?? wrtc.MediaStream,
+      mediaDevices: createSyntheticMediaDevices(wrtc, this.nodeOptions.syntheticMedia) as unknown as RtcImplementation['mediaDevices'] & object,
+    };
+  }
+
+  protected override defaultServerUrl(): string {
+    return process.env.OPENCALL_URL ?? super.defaultServerUrl();
+  }
+}
+
+export default TRTCCalling;
+export { createSyntheticMediaDevices, type SyntheticMediaOptions };
+export type { TRTCCallingOptions, CallParams, GroupCallParams, AcceptParams, RejectParams } from './TRTCCalling.js';
+export { EVENT, TUICallEvent } from './events.js';
+export type * from './events.js';
+export { CallingError, ErrorCode } from './errors.js';
+export type { RtcImplementation, MediaDevicesLike } from './rtc/environment.js';
+export type { VideoProfile } from './rtc/local-media.js';

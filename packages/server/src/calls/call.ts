@@ -1,0 +1,85 @@
+import type { CallType, MediaState, OfflinePushInfo } from '@opencall/protocol';
+import type { TimerHandle } from '../clock.js';
+
+/**
+ * Where one user stands in one call.
+ * - ringing: invited, not answered yet (the line counts as busy)
+ * - joined: in the call (the sponsor is joined from the start)
+ * - the rest are final outcomes, kept for the call record.
+ */
+export type MemberState = 'ringing' | 'joined' | 'left' | 'rejected' | 'busy' | 'no_answer' | 'cancelled';
+
+export interface Member {
+  userID: string;
+  state: MemberState;
+  media: MediaState;
+  /** Members invited together share one timeout timer, so NO_RESP lists them together. */
+  batch: number;
+}
+
+/** A call from invitation to end. The server's copy is the truth; clients mirror it. */
+export class Call {
+  readonly members = new Map<string, Member>();
+  /** When the first invitee accepted (ms); undefined while nobody has. */
+  connectedAt: number | undefined;
+  endedAt: number | undefined;
+  private readonly batchTimers = new Map<number, TimerHandle>();
+  private nextBatch = 0;
+
+  constructor(
+    readonly inviteID: string,
+    readonly roomID: number,
+    readonly callType: CallType,
+    readonly sponsor: string,
+    readonly createdAt: number,
+    /** Ringing timeout in ms; 0 = never. */
+    readonly timeoutMs: number,
+    readonly groupID: string | undefined,
+    readonly userData: string | undefined,
+    readonly offlinePushInfo: OfflinePushInfo | undefined,
+  ) {}
+
+  get ended(): boolean {
+    return this.endedAt !== undefined;
+  }
+
+  newBatch(): number {
+    return this.nextBatch++;
+  }
+
+  setBatchTimer(batch: number, handle: TimerHandle): void {
+    this.batchTimers.set(batch, handle);
+  }
+
+  takeBatchTimer(batch: number): TimerHandle | undefined {
+    const t = this.batchTimers.get(batch);
+    this.batchTimers.delete(batch);
+    return t;
+  }
+
+  /** Removes and returns every pending timer (the call is ending). */
+  takeAllTimers(): TimerHandle[] {
+    const all = [...this.batchTimers.values()];
+    this.batchTimers.clear();
+    return all;
+  }
+
+  inState(state: MemberState): Member[] {
+    const out: Member[] = [];
+    for (const m of this.members.values()) if (m.state === state) out.push(m);
+    return out;
+  }
+
+  /** Everyone invited (not the sponsor), as the INVITED payload's userIDList. */
+  invitees(): string[] {
+    const out: string[] = [];
+    for (const id of this.members.keys()) if (id !== this.sponsor) out.push(id);
+    return out;
+  }
+
+  /** True while the user may still take part: ringing or joined. */
+  isActive(userID: string): boolean {
+    const s = this.members.get(userID)?.state;
+    return s === 'ringing' || s === 'joined';
+  }
+}

@@ -1,0 +1,120 @@
+import { z } from 'zod';
+import type { Logger } from 'pino';
+import type { IceServerConfig } from '@opencall/protocol';
+import type { Clock } from './clock.js';
+
+/** Options of {@link startServer}. Only `sdkAppId` and `secretKey` are required. */
+export interface ServerOptions {
+  /** TCP port; 0 picks any free port. Default 8080. */
+  port?: number;
+  /** Interface to listen on. Default 127.0.0.1 (loopback only: put a TLS proxy in front for the internet). */
+  host?: string;
+  /** The SDKAppID UserSigs must be issued for. */
+  sdkAppId: number;
+  /** The secret key UserSigs are signed with (tls-sig-api-v2). */
+  secretKey: string;
+  /** Most invitees one call may have. Default 16. */
+  maxInvitees?: number;
+  /** STUN/TURN servers handed to clients at login. Default none (host candidates only). */
+  iceServers?: IceServerConfig[];
+  /** A pino logger to use, or a level for the built-in one. Default level 'info'. */
+  logger?: Logger;
+  logLevel?: string;
+  /** Time source for invitation timeouts (tests inject a manual clock). */
+  clock?: Clock;
+}
+
+/** Options after defaults. */
+export interface ResolvedOptions extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock'>> {
+  logLevel: string;
+}
+
+const DEV_SECRET = 'opencall-dev-secret-do-not-use-in-production';
+const DEV_SDKAPPID = 1400000000;
+
+const iceServersSchema = z.array(
+  z.object({ urls: z.union([z.string(), z.array(z.string())]), username: z.string().optional(), credential: z.string().optional() }),
+);
+
+const envSchema = z.object({
+  OPENCALL_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  OPENCALL_HOST: z.string().min(1).default('127.0.0.1'),
+  OPENCALL_SDKAPPID: z.coerce.number().int().min(0).max(2 ** 32).optional(),
+  OPENCALL_SECRET: z.string().min(1).optional(),
+  OPENCALL_MAX_INVITEES: z.coerce.number().int().min(1).max(256).default(16),
+  OPENCALL_ICE_SERVERS: z.string().optional(),
+  OPENCALL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NODE_ENV: z.string().optional(),
+});
+
+/** Result of reading the environment: options, plus warnings to print loudly. */
+export interface EnvConfig { options: ServerOptions; warnings: string[] }
+
+/**
+ * Reads `OPENCALL_*` variables. Throws an Error listing every bad variable (so a
+ * misconfigured server refuses to start instead of half-working).
+ */
+export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const warnings: string[] = [];
+  let secretKey = e.OPENCALL_SECRET;
+  if (!secretKey) {
+    if (e.NODE_ENV === 'production') throw new Error('invalid configuration:\n  OPENCALL_SECRET: required when NODE_ENV=production');
+    secretKey = DEV_SECRET;
+    warnings.push(
+      'OPENCALL_SECRET is not set: using the public development secret. Anyone can sign UserSigs for this server. Set OPENCALL_SECRET before real users connect.',
+    );
+  }
+  let iceServers: IceServerConfig[] = [];
+  if (e.OPENCALL_ICE_SERVERS) {
+    iceServers = parseIceServers(e.OPENCALL_ICE_SERVERS);
+  }
+  return {
+    options: {
+      port: e.OPENCALL_PORT,
+      host: e.OPENCALL_HOST,
+      sdkAppId: e.OPENCALL_SDKAPPID ?? DEV_SDKAPPID,
+      secretKey,
+      maxInvitees: e.OPENCALL_MAX_INVITEES,
+      iceServers,
+      logLevel: e.OPENCALL_LOG_LEVEL,
+    },
+    warnings,
+  };
+}
+
+/** `OPENCALL_ICE_SERVERS`: either JSON (an RTCIceServer array) or a comma-separated list of URLs. */
+function parseIceServers(text: string): IceServerConfig[] {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('[')) {
+    let json: unknown;
+    try {
+      json = JSON.parse(trimmed);
+    } catch {
+      throw new Error('invalid configuration:\n  OPENCALL_ICE_SERVERS: not valid JSON');
+    }
+    const r = iceServersSchema.safeParse(json);
+    if (!r.success) throw new Error(`invalid configuration:\n  OPENCALL_ICE_SERVERS: ${r.error.issues[0]?.message}`);
+    return r.data;
+  }
+  return trimmed.split(',').map((u) => u.trim()).filter(Boolean).map((urls) => ({ urls }));
+}
+
+export function resolveOptions(o: ServerOptions): ResolvedOptions {
+  if (!Number.isInteger(o.sdkAppId) || o.sdkAppId < 0) throw new Error('sdkAppId must be a non-negative integer');
+  if (typeof o.secretKey !== 'string' || o.secretKey.length === 0) throw new Error('secretKey is required');
+  return {
+    port: o.port ?? 8080,
+    host: o.host ?? '127.0.0.1',
+    sdkAppId: o.sdkAppId,
+    secretKey: o.secretKey,
+    maxInvitees: o.maxInvitees ?? 16,
+    iceServers: o.iceServers ?? [],
+    logLevel: o.logLevel ?? 'info',
+  };
+}

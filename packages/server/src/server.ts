@@ -1,0 +1,61 @@
+import type { AddressInfo } from 'node:net';
+import { Authenticator } from './auth/authenticator.js';
+import { CallEngine } from './calls/call-engine.js';
+import { systemClock } from './clock.js';
+import { resolveOptions, type ServerOptions } from './config.js';
+import { createHttpApp } from './http/http-app.js';
+import { createLogger } from './log.js';
+import { SessionRegistry } from './sessions/session-registry.js';
+import { CloseCode, MessageRouter } from './transport/message-router.js';
+import { WsGateway } from './transport/ws-gateway.js';
+
+/** A running server. */
+export interface RunningServer {
+  /** Base URL, e.g. `http://127.0.0.1:8080`; the signaling WebSocket is at `/ws` under it. */
+  url: string;
+  port: number;
+  /** Ends every call, closes every connection and stops listening. */
+  close(): Promise<void>;
+  /** Live counters, for tests and health checks. */
+  stats(): { connections: number; users: number; calls: number };
+}
+
+/** Starts the signaling server: HTTP (`/healthz`) and the WebSocket endpoint `/ws` on one port. */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const o = resolveOptions(options);
+  const log = options.logger ?? createLogger(o.logLevel);
+  const registry = new SessionRegistry();
+  const engine = new CallEngine({ delivery: registry, clock: options.clock ?? systemClock, log, maxInvitees: o.maxInvitees });
+  const router = new MessageRouter({
+    auth: new Authenticator(o.sdkAppId, o.secretKey),
+    registry,
+    engine,
+    iceServers: () => o.iceServers,
+    log,
+  });
+  const gateway = new WsGateway(router, log);
+  const stats = () => ({ connections: gateway.connectionCount, users: registry.size, calls: engine.size });
+  const app = createHttpApp({ connections: () => gateway.connectionCount, users: () => registry.size, calls: () => engine.size });
+  app.server.on('upgrade', gateway.handleUpgrade);
+  await app.listen({ port: o.port, host: o.host });
+  const port = (app.server.address() as AddressInfo).port;
+  const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+  const url = `http://${host}:${port}`;
+  log.info({ event: 'server.listening', url, sdkAppId: o.sdkAppId }, `OpenCall listening on ${url}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    stats,
+    close() {
+      closing ??= (async () => {
+        engine.endAll();
+        gateway.close(CloseCode.SHUTDOWN, 'server shutting down');
+        await app.close();
+        log.info({ event: 'server.closed' }, 'OpenCall stopped');
+      })();
+      return closing;
+    },
+  };
+}

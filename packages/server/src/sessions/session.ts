@@ -1,0 +1,78 @@
+import type { WebSocket } from 'ws';
+import type { ServerFrame } from '@opencall/protocol';
+import { ErrorCode } from '@opencall/protocol';
+import { ProtocolError } from '../errors.js';
+
+/** Token bucket: enough for ICE candidate bursts, too little for a flood to starve other users. */
+const RATE_CAPACITY = 400;
+const RATE_PER_SECOND = 200;
+
+/**
+ * One WebSocket connection. Before login it has no userID; after login, the identity is
+ * the one proven by the UserSig and nothing the client sends later can change it.
+ */
+export class Session {
+  userID: string | null = null;
+  /** Closed sessions ignore further frames (the socket may still deliver buffered ones). */
+  closed = false;
+  private tokens = RATE_CAPACITY;
+  private lastRefill = performance.now();
+  private expiryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly id: number,
+    private readonly socket: WebSocket,
+  ) {}
+
+  send(frame: ServerFrame): void {
+    if (this.closed || this.socket.readyState !== 1) return;
+    this.socket.send(JSON.stringify(frame));
+  }
+
+  reply(rid: number, data?: unknown): void {
+    this.send(data === undefined ? { t: 'res', rid, ok: true } : { t: 'res', rid, ok: true, data });
+  }
+
+  /** Answers a failed request, or sends an unsolicited error frame when there was no rid. */
+  fail(rid: number | undefined, error: ProtocolError): void {
+    if (rid === undefined) this.send({ t: 'error', code: error.code, message: error.message });
+    else this.send({ t: 'res', rid, ok: false, code: error.code, message: error.message });
+  }
+
+  /** Takes one token; false when the client sends faster than the bucket refills. */
+  admit(): boolean {
+    const now = performance.now();
+    this.tokens = Math.min(RATE_CAPACITY, this.tokens + ((now - this.lastRefill) * RATE_PER_SECOND) / 1000);
+    this.lastRefill = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** Calls `onExpire` when the UserSig runs out, like IM does ("票据过期"). */
+  armSigExpiry(expiresAtMs: number, onExpire: () => void): void {
+    this.clearSigExpiry();
+    const arm = () => {
+      const left = expiresAtMs - Date.now();
+      if (left <= 0) return onExpire();
+      this.expiryTimer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+      this.expiryTimer.unref();
+    };
+    arm();
+  }
+
+  clearSigExpiry(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+  }
+
+  /** Closes the socket after flushing what was queued (the kicked/sigExpired frame in particular). */
+  close(code = 1000, reason = ''): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearSigExpiry();
+    this.socket.close(code, reason);
+  }
+}
+
+export const rateLimited = () => new ProtocolError(ErrorCode.RATE_LIMITED, 'too many messages; slow down');

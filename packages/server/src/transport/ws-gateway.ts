@@ -1,0 +1,120 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { CLIENT_MESSAGE_TYPES, clientMessageSchema, ErrorCode, MAX_FRAME_BYTES, SIGNALING_PATH } from '@opencall/protocol';
+import { ProtocolError } from '../errors.js';
+import { rateLimited, Session } from '../sessions/session.js';
+import type { MessageRouter } from './message-router.js';
+
+/** Beyond this the ws library closes the socket (1009) without reading the frame at all. */
+const HARD_MAX_PAYLOAD = 1024 * 1024;
+const HEARTBEAT_MS = 30_000;
+const KNOWN_TYPES = new Set<string>(CLIENT_MESSAGE_TYPES);
+
+/**
+ * The WebSocket endpoint: parses and validates every frame, then hands it to the router.
+ * Bad frames are answered with an error code and dropped; nothing a client sends can throw
+ * out of here or touch another user's state.
+ */
+export class WsGateway {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: HARD_MAX_PAYLOAD, perMessageDeflate: false });
+  private readonly sessions = new Set<Session>();
+  private nextSessionId = 1;
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(
+    private readonly router: MessageRouter,
+    private readonly log: Logger,
+  ) {
+    this.heartbeat = setInterval(() => this.sweep(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  /** Attach to an HTTP server's 'upgrade' event. */
+  handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== SIGNALING_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
+  };
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Closes every connection (their calls end as disconnects) and stops the heartbeat. */
+  close(code: number, reason: string): void {
+    clearInterval(this.heartbeat);
+    for (const s of this.sessions) s.close(code, reason);
+    this.wss.close();
+  }
+
+  private accept(ws: WebSocket): void {
+    const session = new Session(this.nextSessionId++, ws);
+    const alive = { value: true };
+    aliveOf.set(ws, alive);
+    this.sessions.add(session);
+    ws.on('pong', () => (alive.value = true));
+    ws.on('message', (data, isBinary) => this.onFrame(session, data, isBinary));
+    ws.on('error', (err) => this.log.debug({ err, session: session.id }, 'socket error'));
+    ws.on('close', () => {
+      this.sessions.delete(session);
+      this.router.disconnected(session);
+    });
+  }
+
+  private onFrame(session: Session, data: RawData, isBinary: boolean): void {
+    if (session.closed) return;
+    let rid: number | undefined;
+    try {
+      if (!session.admit()) throw rateLimited();
+      const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+      if (size > MAX_FRAME_BYTES) throw new ProtocolError(ErrorCode.FRAME_TOO_LARGE, `frame of ${size} bytes exceeds ${MAX_FRAME_BYTES}`);
+      if (isBinary) throw new ProtocolError(ErrorCode.MALFORMED_FRAME, 'binary frames are not accepted; send JSON text');
+      let json: unknown;
+      try {
+        json = JSON.parse(Array.isArray(data) ? Buffer.concat(data).toString('utf8') : data.toString());
+      } catch {
+        throw new ProtocolError(ErrorCode.MALFORMED_FRAME, 'frame is not valid JSON');
+      }
+      if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+        throw new ProtocolError(ErrorCode.INVALID_MESSAGE, 'a message is a JSON object with a "t" field');
+      }
+      const maybeRid = (json as { rid?: unknown }).rid;
+      if (Number.isInteger(maybeRid) && (maybeRid as number) >= 0) rid = maybeRid as number;
+      const t = (json as { t?: unknown }).t;
+      if (typeof t !== 'string' || !KNOWN_TYPES.has(t)) {
+        throw new ProtocolError(ErrorCode.UNKNOWN_MESSAGE, `unknown message type ${JSON.stringify(t)?.slice(0, 40)}`);
+      }
+      const parsed = clientMessageSchema.safeParse(json);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new ProtocolError(ErrorCode.INVALID_MESSAGE, `invalid "${t}": ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
+      }
+      this.router.handle(session, parsed.data);
+    } catch (err) {
+      if (err instanceof ProtocolError) return session.fail(rid, err);
+      this.log.error({ err, session: session.id, userID: session.userID }, 'bug while handling a frame');
+      session.fail(rid, new ProtocolError(ErrorCode.INTERNAL, 'internal server error'));
+    }
+  }
+
+  /** Drops connections that did not answer the last ping (half-open TCP, sleeping laptops). */
+  private sweep(): void {
+    for (const ws of this.wss.clients) {
+      const alive = aliveOf.get(ws);
+      if (!alive) continue;
+      if (!alive.value) {
+        ws.terminate();
+        continue;
+      }
+      alive.value = false;
+      ws.ping();
+    }
+  }
+}
+
+const aliveOf = new WeakMap<WebSocket, { value: boolean }>();
