@@ -1,0 +1,121 @@
+/**
+ * Test harness: a real server on a free loopback port and real SDK clients with real WebRTC
+ * (@roamhq/wrtc + synthetic devices), plus an event recorder to assert what each side saw.
+ */
+import wrtc from '@roamhq/wrtc';
+import { startServer, genUserSig, type RunningServer, type ServerOptions } from '@opencall/server';
+import TRTCCalling, { EVENT, TUICallEvent, type NodeTRTCCallingOptions } from '@opencall/client/node';
+
+export const SDK_APP_ID = 1400012345;
+export const SECRET = 'test-secret-0123456789abcdef';
+
+export async function startTestServer(extra: Partial<ServerOptions> = {}): Promise<RunningServer> {
+  return startServer({ port: 0, host: '127.0.0.1', sdkAppId: SDK_APP_ID, secretKey: SECRET, logLevel: process.env.OPENCALL_TEST_LOG ?? 'silent', ...extra });
+}
+
+export function sig(userID: string, expire = 3600): string {
+  return genUserSig(SDK_APP_ID, SECRET, userID, expire);
+}
+
+export interface Recorded { event: string; payload: any; at: number }
+
+const ALL_EVENTS = [...new Set<string>([...Object.values(EVENT), ...Object.values(TUICallEvent)])];
+
+/** A logged-in (or not yet) SDK instance that records every event it emits. */
+export class TestClient {
+  readonly sdk: TRTCCalling;
+  readonly events: Recorded[] = [];
+  private waiters: { match: (r: Recorded) => boolean; resolve: (r: Recorded) => void }[] = [];
+
+  constructor(
+    readonly userID: string,
+    server: RunningServer,
+    options: Partial<NodeTRTCCallingOptions> = {},
+  ) {
+    this.sdk = new TRTCCalling({ SDKAppID: SDK_APP_ID, serverUrl: server.url, rtc: wrtc as any, ...options });
+    for (const event of ALL_EVENTS) {
+      this.sdk.on(event, (payload: unknown) => this.record(event, payload));
+    }
+  }
+
+  login(userSig = sig(this.userID)): Promise<unknown> {
+    return this.sdk.login({ userID: this.userID, userSig });
+  }
+
+  /** Event names in order, optionally only those in `only`. */
+  names(only?: string[]): string[] {
+    return this.events.map((e) => e.event).filter((n) => !only || only.includes(n));
+  }
+
+  /** First recorded event of that name (after `from`), or waits for it. */
+  waitFor(event: string, predicate: (payload: any) => boolean = () => true, timeoutMs = 10_000): Promise<any> {
+    const hit = this.events.find((r) => r.event === event && predicate(r.payload));
+    if (hit) return Promise.resolve(hit.payload);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`${this.userID}: no ${event} within ${timeoutMs} ms; saw ${JSON.stringify(this.names())}`));
+      }, timeoutMs);
+      const waiter = {
+        match: (r: Recorded) => r.event === event && predicate(r.payload),
+        resolve: (r: Recorded) => {
+          clearTimeout(timer);
+          resolve(r.payload);
+        },
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  count(event: string): number {
+    return this.events.filter((e) => e.event === event).length;
+  }
+
+  clear(): void {
+    this.events.length = 0;
+  }
+
+  private record(event: string, payload: unknown): void {
+    const r = { event, payload, at: Date.now() };
+    this.events.push(r);
+    for (const w of [...this.waiters]) {
+      if (w.match(r)) {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        w.resolve(r);
+      }
+    }
+  }
+}
+
+/** Inbound RTP totals per kind, from the SDK's stats for one remote user. */
+export async function inbound(client: TestClient, remoteUserID: string): Promise<{ audioBytes: number; videoBytes: number; framesDecoded: number }> {
+  const report = await client.sdk.getStats(remoteUserID);
+  const out = { audioBytes: 0, videoBytes: 0, framesDecoded: 0 };
+  report?.forEach((r: any) => {
+    if (r.type !== 'inbound-rtp') return;
+    if (r.kind === 'audio') out.audioBytes += r.bytesReceived ?? 0;
+    if (r.kind === 'video') {
+      out.videoBytes += r.bytesReceived ?? 0;
+      out.framesDecoded += r.framesDecoded ?? 0;
+    }
+  });
+  return out;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `check` returns true (media assertions need time, not a fixed sleep). */
+export async function eventually(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000, everyMs = 100): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out waiting for: ${what}`);
+}
+
+/** Logs every client out (ignoring failures) and stops the server. */
+export async function cleanup(server: RunningServer | undefined, clients: TestClient[]): Promise<void> {
+  await Promise.all(clients.map((c) => c.sdk.logout().catch(() => {})));
+  await server?.close();
+}
