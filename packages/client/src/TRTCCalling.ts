@@ -280,13 +280,21 @@ export class TRTCCalling {
     const [WebSocketImpl, rtc] = await Promise.all([this.resolveWebSocket(), this.rtcImpl === undefined ? this.resolveRtc() : this.rtcImpl]);
     this.rtcImpl = rtc;
     const signal = await SignalClient.connect(url, WebSocketImpl);
-    let result: LoginResult;
     try {
-      result = await signal.request<LoginResult>({ t: 'login', sdkAppId: Number(this.options.SDKAppID), userID, userSig });
+      // Wire up in onResult, synchronously: frames queued for us (an invitation that rang while
+      // we were offline) arrive right behind the login answer.
+      await signal.request<LoginResult>({ t: 'login', sdkAppId: Number(this.options.SDKAppID), userID, userSig }, (result) =>
+        this.attach(signal, userID, rtc, result),
+      );
     } catch (err) {
-      signal.close();
+      if (this.signal === signal) this.reset();
+      else signal.close();
       throw err;
     }
+    return { userID };
+  }
+
+  private attach(signal: SignalClient, userID: string, rtc: RtcImplementation | null, result: LoginResult): void {
     const local = new LocalMedia(rtc ?? { RTCPeerConnection: undefined as never }, this.videoProfile);
     const controller = new CallController({
       selfID: userID,
@@ -312,7 +320,6 @@ export class TRTCCalling {
       if (this.signal === signal) this.onSessionLost('disconnected');
     });
     this.emitter.emit(EVENT.SDK_READY, { userID });
-    return { userID };
   }
 
   private onSessionLost(why: 'kicked' | 'sigExpired' | 'disconnected'): void {

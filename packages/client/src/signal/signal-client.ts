@@ -108,7 +108,12 @@ export class SignalClient extends EventEmitter<SignalEvents> {
         reject(new CallingError(ErrorCode.REQUEST_TIMEOUT, `no answer to "${msg.t}" within ${timeoutMs} ms`));
       }, timeoutMs);
       const settle = (data: unknown) => {
-        onResult?.(data as T);
+        try {
+          onResult?.(data as T);
+        } catch (err) {
+          reject(err as CallingError);
+          return;
+        }
         resolve(data as T);
       };
       this.pending.set(rid, { resolve: settle, reject, timer });

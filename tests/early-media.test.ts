@@ -1,0 +1,100 @@
+import wrtc from '@roamhq/wrtc';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RunningServer } from '@opencall/server';
+import { EVENT } from '@opencall/client/node';
+import { cleanup, eventually, startTestServer, TestClient } from './support/harness.js';
+
+/** Mean of the U plane of the latest I420 frame a sink saw (128 = no colour: black or grey). */
+function watchChroma(track: MediaStreamTrack) {
+  const sink = new (wrtc as any).nonstandard.RTCVideoSink(track);
+  const seen = { frames: 0, meanU: 128 };
+  sink.onframe = ({ frame }: { frame: { width: number; height: number; data: Uint8Array } }) => {
+    const ySize = frame.width * frame.height;
+    const u = frame.data.subarray(ySize, ySize + ySize / 4);
+    let sum = 0;
+    for (let i = 0; i < u.length; i += 16) sum += u[i]!;
+    seen.meanU = sum / Math.ceil(u.length / 16);
+    seen.frames++;
+  };
+  return { seen, stop: () => sink.stop() };
+}
+
+/** Peak absolute sample of recent audio data from a remote track. */
+function watchAudio(track: MediaStreamTrack) {
+  const sink = new (wrtc as any).nonstandard.RTCAudioSink(track);
+  const seen = { chunks: 0, peak: 0 };
+  sink.ondata = ({ samples }: { samples: Int16Array }) => {
+    let peak = 0;
+    for (let i = 0; i < samples.length; i++) peak = Math.max(peak, Math.abs(samples[i]!));
+    seen.peak = peak;
+    seen.chunks++;
+  };
+  return { seen, stop: () => sink.stop() };
+}
+
+describe('media negotiated while ringing', () => {
+  let server: RunningServer | undefined;
+  let clients: TestClient[] = [];
+  afterEach(async () => {
+    await cleanup(server, clients);
+    clients = [];
+  });
+
+  it('connects during ringing but carries only black frames and silence until accept', async () => {
+    server = await startTestServer();
+    const alice = new TestClient('alice', server);
+    const bob = new TestClient('bob', server);
+    clients = [alice, bob];
+    await alice.login();
+    await bob.login();
+    await alice.sdk.call({ userID: 'bob', type: 2 });
+    await bob.waitFor(EVENT.INVITED);
+
+    // While ringing the connection comes up and both sides receive frames...
+    let bobView: ReturnType<typeof watchChroma> | undefined;
+    let aliceView: ReturnType<typeof watchChroma> | undefined;
+    let bobEar: ReturnType<typeof watchAudio> | undefined;
+    try {
+      await eventually(() => (bob.sdk.getRemoteStream('alice')?.getVideoTracks().length ?? 0) > 0 && (alice.sdk.getRemoteStream('bob')?.getVideoTracks().length ?? 0) > 0, 'remote tracks while ringing');
+      bobView = watchChroma(bob.sdk.getRemoteStream('alice')!.getVideoTracks()[0]!);
+      aliceView = watchChroma(alice.sdk.getRemoteStream('bob')!.getVideoTracks()[0]!);
+      bobEar = watchAudio(bob.sdk.getRemoteStream('alice')!.getAudioTracks()[0]!);
+      await eventually(() => bobView!.seen.frames >= 5 && aliceView!.seen.frames >= 5, 'frames decoded while ringing', 15_000);
+      // ...but they are black (no chroma) and the audio is silent: nothing real is sent before accept.
+      expect(Math.abs(bobView.seen.meanU - 128)).toBeLessThan(3);
+      expect(Math.abs(aliceView.seen.meanU - 128)).toBeLessThan(3);
+      expect(bobEar.seen.peak).toBeLessThan(50);
+      expect(alice.count(EVENT.USER_ENTER) + bob.count(EVENT.USER_ENTER)).toBe(0);
+
+      await bob.sdk.accept();
+      // USER_ENTER right away on the callee: the connection is already up.
+      expect(bob.count(EVENT.USER_ENTER)).toBe(1);
+      // After accept the real picture (the synthetic camera's colour) and tone arrive on both sides.
+      await eventually(() => Math.abs(bobView!.seen.meanU - 128) > 40, `colour from alice (U=${bobView.seen.meanU})`);
+      await eventually(() => Math.abs(aliceView!.seen.meanU - 128) > 40, `colour from bob (U=${aliceView.seen.meanU})`);
+      await eventually(() => bobEar!.seen.peak > 2000, 'tone from alice');
+    } finally {
+      bobView?.stop();
+      aliceView?.stop();
+      bobEar?.stop();
+    }
+  });
+
+  it('rejecting releases the media prepared while ringing', async () => {
+    server = await startTestServer();
+    const alice = new TestClient('alice', server);
+    const bob = new TestClient('bob', server);
+    clients = [alice, bob];
+    await alice.login();
+    await bob.login();
+    await alice.sdk.call({ userID: 'bob', type: 2 });
+    await bob.waitFor(EVENT.INVITED);
+    await eventually(() => (bob.sdk.getLocalStream()?.getTracks().length ?? 0) === 2, 'bob prepared mic and camera');
+    const tracks = bob.sdk.getLocalStream()!.getTracks();
+    await bob.sdk.reject();
+    expect(bob.sdk.getLocalStream()).toBeNull();
+    expect(tracks.every((t) => t.readyState === 'ended')).toBe(true);
+    await alice.waitFor(EVENT.REJECT);
+    expect(alice.sdk.getLocalStream()).toBeNull();
+  });
+});
