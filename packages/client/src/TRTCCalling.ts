@@ -6,6 +6,7 @@ import { EVENT, TUICallEvent } from './events.js';
 import { browserRtc, type RtcImplementation } from './rtc/environment.js';
 import { LocalMedia, VIDEO_PROFILES, type VideoProfile } from './rtc/local-media.js';
 import { SignalClient, signalingUrl, type WebSocketCtor } from './signal/signal-client.js';
+import { LOCAL_VIEW, VideoViews } from './views/video-views.js';
 
 /** Options of `new TRTCCalling(options)`. */
 export interface TRTCCallingOptions {
@@ -49,6 +50,18 @@ export interface GroupCallParams {
   userData?: string;
 }
 
+/** `startLocalView()` / `startRemoteView()` parameters. */
+export interface ViewParams {
+  userID: string;
+  /** Id of the element the `<video>` goes into (or of a `<video>` element to use as is). */
+  videoViewDomID: string;
+}
+/** `stopLocalView()` / `stopRemoteView()`; `videoViewDomID` is the v0 form, accepted and not needed. */
+export interface StopViewParams {
+  userID: string;
+  videoViewDomID?: string;
+}
+
 /** v0 `accept({inviteID, roomID, callType})`. */
 export interface AcceptParams { inviteID?: string; roomID?: number; callType?: 1 | 2 }
 /** v0 `reject({inviteID, isBusy, callType})`. */
@@ -77,6 +90,7 @@ export class TRTCCalling {
   private selfID: string | null = null;
   private videoProfile: VideoProfile = '480p';
   private loggingIn: Promise<unknown> | null = null;
+  private readonly views = new VideoViews();
 
   constructor(options: TRTCCallingOptions) {
     if (!options || typeof options !== 'object') throw new CallingError(ErrorCode.INVALID_ARGUMENT, 'new TRTCCalling({SDKAppID, serverUrl}) needs an options object');
@@ -184,6 +198,50 @@ export class TRTCCalling {
   hangup(): Promise<void> {
     return this.guard(async () => {
       await this.controller?.hangup();
+    });
+  }
+
+  // ---- views ----
+
+  /**
+   * Shows the local camera in the element with id `videoViewDomID`: a muted, mirrored
+   * `<video>` is created inside it. The view follows the camera: it shows nothing while the
+   * camera is closed and the camera again once it is reopened (openCamera, the next call),
+   * until stopLocalView(). Rejects with INVALID_ARGUMENT when there is no such element.
+   */
+  startLocalView(params: ViewParams): Promise<void> {
+    return this.guard(async () => {
+      this.views.start(LOCAL_VIEW, viewDomID(params), () => this.getLocalStream());
+    });
+  }
+
+  /** Removes the local view's `<video>` (the app's element stays). v0's `videoViewDomID` is accepted. */
+  stopLocalView(params?: StopViewParams): Promise<void> {
+    return this.guard(async () => {
+      void params;
+      this.views.stop(LOCAL_VIEW);
+    });
+  }
+
+  /**
+   * Plays a remote user's video and sound in the element with id `videoViewDomID` (a `<video>`
+   * is created inside it). Call it when the user enters (USER_ENTER) or earlier: the view
+   * shows the user's media as soon as it arrives and follows it when it changes. If the
+   * browser refuses to autoplay with sound, the view plays muted and unmutes at the user's
+   * next click, tap or key press. The view is removed when the call ends. Rejects with
+   * INVALID_ARGUMENT when there is no such element.
+   */
+  startRemoteView(params: ViewParams): Promise<void> {
+    return this.guard(async () => {
+      const userID = viewUserID(params);
+      this.views.start(`remote:${userID}`, viewDomID(params), () => this.getRemoteStream(userID));
+    });
+  }
+
+  /** Removes a remote user's `<video>` (the app's element stays). v0's `videoViewDomID` is accepted. */
+  stopRemoteView(params: StopViewParams): Promise<void> {
+    return this.guard(async () => {
+      this.views.stop(`remote:${viewUserID(params)}`);
     });
   }
 
@@ -303,9 +361,15 @@ export class TRTCCalling {
       local,
       iceServers: result.iceServers as RTCIceServer[],
       prepareMediaWhileRinging: this.options.prepareMediaWhileRinging !== false,
-      emit: (event, payload) => this.emitter.emit(event, payload),
+      emit: (event, payload) => this.onCallEvent(event, payload),
       reportError: (err) => this.emitError(err),
     });
+    // Views follow the camera and microphone (the controller owns this hook; chain after it).
+    const forwardTrack = local.onSendTrackChanged;
+    local.onSendTrackChanged = (kind, track) => {
+      forwardTrack(kind, track);
+      this.views.refresh();
+    };
     this.signal = signal;
     this.local = local;
     this.controller = controller;
@@ -335,7 +399,15 @@ export class TRTCCalling {
     }
   }
 
+  /** Controller events: views are updated first (removed once the call is over), then the app hears. */
+  private onCallEvent(event: string, payload: unknown): void {
+    if (this.controller?.inCall) this.views.refresh();
+    else this.views.endCall();
+    this.emitter.emit(event, payload);
+  }
+
   private reset(): void {
+    this.views.endCall();
     const signal = this.signal;
     this.signal = null;
     this.controller = null;
@@ -376,6 +448,18 @@ export class TRTCCalling {
       throw err;
     }
   }
+}
+
+function viewDomID(params: ViewParams): string {
+  const id = params?.videoViewDomID;
+  if (typeof id !== 'string' || id.length === 0) throw misuse.badArgument('videoViewDomID must be the id of an element in the page');
+  return id;
+}
+
+function viewUserID(params: StopViewParams): string {
+  const userID = params?.userID;
+  if (typeof userID !== 'string' || !USER_ID_PATTERN.test(userID)) throw misuse.badArgument('userID must be the remote user\'s ID');
+  return userID;
 }
 
 function checkType(type: unknown): 1 | 2 {
