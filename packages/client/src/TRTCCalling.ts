@@ -174,13 +174,57 @@ export class TRTCCalling {
   }
 
   /**
-   * Calls several users. Not available yet: group calls (mesh and SFU) are tracked in issue 3.
-   * Rejects with INVALID_STATE rather than silently doing a 1:1 call.
+   * Calls several users. With `groupID` the invitation goes to members of that group (the server
+   * checks membership); without it each user is invited one by one. Every invitee gets INVITED
+   * with the whole `userIDList`.
    */
   groupCall(params: GroupCallParams): Promise<InviteResult> {
     return this.guard(async () => {
-      void params;
-      throw misuse.state('groupCall is not available in this version of OpenCall yet');
+      const p = params ?? ({} as GroupCallParams);
+      if (!Array.isArray(p.userIDList) || p.userIDList.length === 0) throw misuse.badArgument('groupCall() needs a non-empty userIDList');
+      const invitees = [...new Set(p.userIDList)];
+      for (const id of invitees) {
+        if (typeof id !== 'string' || !USER_ID_PATTERN.test(id)) throw misuse.badArgument(`invalid userID in userIDList: ${String(id)}`);
+      }
+      if (invitees.includes(this.selfID ?? '')) throw misuse.badArgument('you cannot invite yourself');
+      if (p.groupID !== undefined && (typeof p.groupID !== 'string' || p.groupID.length === 0)) throw misuse.badArgument('groupID must be a non-empty string');
+      return this.requireController().call({
+        invitees,
+        callType: checkType(p.type),
+        timeout: checkTimeout(p.timeout),
+        ...(p.groupID !== undefined && { groupID: p.groupID }),
+        ...(p.offlinePushInfo && { offlinePushInfo: p.offlinePushInfo }),
+        ...(p.userData !== undefined && { userData: p.userData }),
+      });
+    });
+  }
+
+  /** Invites more users into the call in progress (TUICallKit's `inviteUser`). */
+  inviteUser(params: { userIDList: string[] }): Promise<void> {
+    return this.guard(async () => {
+      const list = params?.userIDList;
+      if (!Array.isArray(list) || list.length === 0 || list.some((id) => typeof id !== 'string' || !USER_ID_PATTERN.test(id))) {
+        throw misuse.badArgument('inviteUser() needs a non-empty userIDList of valid userIDs');
+      }
+      await this.requireController().inviteMore([...new Set(list)]);
+    });
+  }
+
+  /**
+   * Joins a group call in progress (TUICallKit's `joinInGroupCall`): by `roomID` and `groupID`
+   * for members of the call's group, or by `inviteID` for anyone invited to it earlier.
+   */
+  joinInGroupCall(params: { roomID?: number; groupID?: string; inviteID?: string; callMediaType?: 0 | 1 }): Promise<void> {
+    return this.guard(async () => {
+      const p = params ?? {};
+      if (p.inviteID === undefined && (typeof p.roomID !== 'number' || typeof p.groupID !== 'string')) {
+        throw misuse.badArgument('joinInGroupCall() needs {roomID, groupID} or {inviteID}');
+      }
+      await this.requireController().join({
+        ...(p.inviteID !== undefined && { inviteID: p.inviteID }),
+        ...(p.roomID !== undefined && { roomID: p.roomID }),
+        ...(p.groupID !== undefined && { groupID: p.groupID }),
+      });
     });
   }
 

@@ -42,14 +42,22 @@ export const ErrorCode = {
   ALREADY_LOGGED_IN: 40106,
   /** The user is not a party of that call. */
   NOT_A_PARTICIPANT: 40301,
+  /** The caller or an invitee is not a member of the call's group. */
+  NOT_A_GROUP_MEMBER: 40302,
+  /** The admin credentials are missing or wrong (REST API). */
+  ADMIN_UNAUTHORIZED: 40303,
   /** No such call (it may be over already). */
   CALL_NOT_FOUND: 40401,
   /** The user is offline (used for relays that cannot be delivered). */
   PEER_UNAVAILABLE: 40402,
+  /** No group with that groupID. */
+  GROUP_NOT_FOUND: 40403,
   /** The call is not in a state that allows this (e.g. accept when nothing is ringing). */
   INVALID_STATE: 40901,
   /** The caller is already ringing or in a call. */
   SELF_BUSY: 40902,
+  /** The call would have more participants than the server allows (or than its media path carries). */
+  TOO_MANY_PARTICIPANTS: 40903,
   /** Too many messages in too short a time. */
   RATE_LIMITED: 42901,
   /** The request got no answer in time. */

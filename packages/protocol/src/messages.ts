@@ -101,6 +101,27 @@ export const relaySchema = z
   })
   .strict();
 
+/** Invite more users into a running call (TUICallKit's inviteUser). */
+export const addInviteesSchema = z
+  .object({ t: z.literal('addInvitees'), rid: ridSchema, inviteID: inviteIdSchema, invitees: z.array(userIdSchema).min(1).max(256) })
+  .strict();
+
+/**
+ * Join a running call without (or after) ringing: TUICallKit's joinInGroupCall. Identified by
+ * inviteID, or by roomID together with the call's groupID.
+ */
+export const joinSchema = z
+  .object({
+    t: z.literal('join'),
+    rid: ridSchema,
+    inviteID: inviteIdSchema.optional(),
+    roomID: z.number().int().min(1).max(2 ** 31).optional(),
+    groupID: groupIdSchema.optional(),
+    media: mediaStateSchema.optional(),
+  })
+  .strict()
+  .refine((m) => m.inviteID !== undefined || (m.roomID !== undefined && m.groupID !== undefined), 'give inviteID, or roomID with groupID');
+
 export const mediaSchema = z
   .object({ t: z.literal('media'), rid: ridSchema.optional(), inviteID: inviteIdSchema, audio: z.boolean(), video: z.boolean() })
   .strict();
@@ -116,11 +137,13 @@ export const clientMessageSchema = z.discriminatedUnion('t', [
   hangupSchema,
   relaySchema,
   mediaSchema,
+  addInviteesSchema,
+  joinSchema,
   pingSchema,
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type ClientMessageType = ClientMessage['t'];
 export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = [
-  'login', 'logout', 'invite', 'accept', 'reject', 'hangup', 'relay', 'media', 'ping',
+  'login', 'logout', 'invite', 'accept', 'reject', 'hangup', 'relay', 'media', 'addInvitees', 'join', 'ping',
 ];
 export type ClientMessageOf<T extends ClientMessageType> = Extract<ClientMessage, { t: T }>;

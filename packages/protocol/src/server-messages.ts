@@ -27,12 +27,19 @@ export interface IceServerConfig { urls: string | string[]; username?: string; c
 /** `invite` succeeded: the call exists and ringing has started for the invitees that were free. */
 export interface InviteResult { inviteID: string; roomID: number }
 
-/** `accept` succeeded. */
+/** `accept` or `join` succeeded. */
 export interface AcceptResult {
   inviteID: string;
   roomID: number;
+  callType: CallType;
+  sponsor: string;
   /** Everyone already in the call with their media state, including the sponsor. */
   participants: { userID: string; media: MediaState }[];
+  /** Invitees still ringing (you will get `accepted` if they join). */
+  ringing: string[];
+  /** Everyone invited so far. */
+  userIDList: string[];
+  groupID?: string;
 }
 
 export interface InvitedFrame {
@@ -51,6 +58,8 @@ export interface InvitedFrame {
   offlinePushInfo?: OfflinePushInfo;
   /** The sponsor's media state. */
   media: MediaState;
+  /** Who is in the call now (the sponsor at first); a prepared client connects to them while ringing. */
+  joined: string[];
 }
 
 export interface AcceptedFrame { t: 'accepted'; inviteID: string; userID: string; media: MediaState }

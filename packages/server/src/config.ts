@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { IceServerConfig } from '@opencall/protocol';
 import type { Clock } from './clock.js';
+import type { GroupStore } from './groups/group-store.js';
 
 /** Options of {@link startServer}. Only `sdkAppId` and `secretKey` are required. */
 export interface ServerOptions {
@@ -15,6 +16,10 @@ export interface ServerOptions {
   secretKey: string;
   /** Most invitees one call may have. Default 16. */
   maxInvitees?: number;
+  /** Most people in a mesh call (every pair has its own connection). Default 4. */
+  meshMaxParticipants?: number;
+  /** Identifier whose UserSig grants access to the admin REST API. Default 'administrator'. */
+  adminUserID?: string;
   /** STUN/TURN servers handed to clients at login. Default none (host candidates only). */
   iceServers?: IceServerConfig[];
   /** A pino logger to use, or a level for the built-in one. Default level 'info'. */
@@ -22,10 +27,12 @@ export interface ServerOptions {
   logLevel?: string;
   /** Time source for invitation timeouts (tests inject a manual clock). */
   clock?: Clock;
+  /** Group membership store. Default: in memory. */
+  groups?: GroupStore;
 }
 
 /** Options after defaults. */
-export interface ResolvedOptions extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock'>> {
+export interface ResolvedOptions extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock' | 'groups'>> {
   logLevel: string;
 }
 
@@ -42,6 +49,8 @@ const envSchema = z.object({
   OPENCALL_SDKAPPID: z.coerce.number().int().min(0).max(2 ** 32).optional(),
   OPENCALL_SECRET: z.string().min(1).optional(),
   OPENCALL_MAX_INVITEES: z.coerce.number().int().min(1).max(256).default(16),
+  OPENCALL_MESH_MAX: z.coerce.number().int().min(2).max(16).default(4),
+  OPENCALL_ADMIN_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('administrator'),
   OPENCALL_ICE_SERVERS: z.string().optional(),
   OPENCALL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
@@ -81,6 +90,8 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       sdkAppId: e.OPENCALL_SDKAPPID ?? DEV_SDKAPPID,
       secretKey,
       maxInvitees: e.OPENCALL_MAX_INVITEES,
+      meshMaxParticipants: e.OPENCALL_MESH_MAX,
+      adminUserID: e.OPENCALL_ADMIN_ID,
       iceServers,
       logLevel: e.OPENCALL_LOG_LEVEL,
     },
@@ -114,6 +125,8 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     sdkAppId: o.sdkAppId,
     secretKey: o.secretKey,
     maxInvitees: o.maxInvitees ?? 16,
+    meshMaxParticipants: o.meshMaxParticipants ?? 4,
+    adminUserID: o.adminUserID ?? 'administrator',
     iceServers: o.iceServers ?? [],
     logLevel: o.logLevel ?? 'info',
   };

@@ -3,6 +3,8 @@ import { Authenticator } from './auth/authenticator.js';
 import { CallEngine } from './calls/call-engine.js';
 import { systemClock } from './clock.js';
 import { resolveOptions, type ServerOptions } from './config.js';
+import { MemoryGroupStore } from './groups/group-store.js';
+import { registerAdminRoutes } from './http/admin-routes.js';
 import { createHttpApp } from './http/http-app.js';
 import { createLogger } from './log.js';
 import { SessionRegistry } from './sessions/session-registry.js';
@@ -25,9 +27,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const o = resolveOptions(options);
   const log = options.logger ?? createLogger(o.logLevel);
   const registry = new SessionRegistry();
-  const engine = new CallEngine({ delivery: registry, clock: options.clock ?? systemClock, log, maxInvitees: o.maxInvitees });
+  const groups = options.groups ?? new MemoryGroupStore();
+  const engine = new CallEngine({
+    delivery: registry,
+    clock: options.clock ?? systemClock,
+    log,
+    maxInvitees: o.maxInvitees,
+    groups,
+    maxParticipants: o.meshMaxParticipants,
+    participantsLimitHint: 'mesh limit OPENCALL_MESH_MAX; configure an SFU for larger calls',
+  });
+  const auth = new Authenticator(o.sdkAppId, o.secretKey);
   const router = new MessageRouter({
-    auth: new Authenticator(o.sdkAppId, o.secretKey),
+    auth,
     registry,
     engine,
     iceServers: () => o.iceServers,
@@ -36,6 +48,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const gateway = new WsGateway(router, log);
   const stats = () => ({ connections: gateway.connectionCount, users: registry.size, calls: engine.size });
   const app = createHttpApp({ connections: () => gateway.connectionCount, users: () => registry.size, calls: () => engine.size });
+  registerAdminRoutes(app, { auth, sdkAppId: o.sdkAppId, adminUserID: o.adminUserID, groups });
   app.server.on('upgrade', gateway.handleUpgrade);
   await app.listen({ port: o.port, host: o.host });
   const port = (app.server.address() as AddressInfo).port;

@@ -132,26 +132,63 @@ export class CallController {
     if (inviteID !== undefined && inviteID !== call.inviteID) throw misuse.state(`invitation ${inviteID} is not the one ringing`);
     await this.openMedia(call.callType);
     if (this.current !== call) throw misuse.state('the call ended before it could be accepted');
-    if (!call.media.has(call.sponsor)) this.prepareLink(call);
     this.d.local.setLive(true);
     try {
-      await this.d.signal.request<AcceptResult>({ t: 'accept', inviteID: call.inviteID, media: this.d.local.state() }, (r) => {
-        call.phase = 'connected';
-        call.connectedAt = Date.now();
-        for (const p of r.participants) {
-          const peer = call.peers.get(p.userID) ?? { accepted: true, entered: false, media: p.media };
-          peer.accepted = true;
-          peer.media = p.media;
-          call.peers.set(p.userID, peer);
-        }
-      });
+      await this.d.signal.request<AcceptResult>({ t: 'accept', inviteID: call.inviteID, media: this.d.local.state() }, (r) => this.joined(call, r));
     } catch (err) {
       if (this.current === call) this.d.local.setLive(false);
       throw err;
     }
-    if (this.current !== call) return;
-    this.d.emit(TUICallEvent.onCallBegin, this.beginPayload(call));
-    for (const userID of call.peers.keys()) this.maybeEnter(call, userID);
+    this.afterJoin(call);
+  }
+
+  /**
+   * Joins a running call without an invitation ringing (TUICallKit's joinInGroupCall): by
+   * inviteID, or by roomID and groupID. If that call is ringing here, this is accept().
+   */
+  async join(target: { inviteID?: string; roomID?: number; groupID?: string }): Promise<void> {
+    const ringing = this.current;
+    if (ringing?.phase === 'ringing' && (ringing.inviteID === target.inviteID || ringing.roomID === target.roomID)) return this.accept();
+    if (this.current) throw misuse.state('already in a call or ringing; hang up first');
+    const rtc = this.requireRtc();
+    await this.d.local.openMic();
+    const made: { call?: ActiveCall } = {};
+    try {
+      await this.d.signal.request<AcceptResult>(
+        {
+          t: 'join',
+          ...(target.inviteID !== undefined && { inviteID: target.inviteID }),
+          ...(target.roomID !== undefined && { roomID: target.roomID }),
+          ...(target.groupID !== undefined && { groupID: target.groupID }),
+          media: this.d.local.state(),
+        },
+        (r) => {
+          const call = (made.call = this.newCall('callee', r.callType, r.sponsor, rtc));
+          call.inviteID = r.inviteID;
+          call.roomID = r.roomID;
+          this.current = call;
+          this.d.local.setLive(true);
+          this.joined(call, r);
+        },
+      );
+    } catch (err) {
+      if (!this.current) this.d.local.release();
+      throw err;
+    }
+    const joinedCall = made.call;
+    if (!joinedCall || !this.isCurrent(joinedCall)) return;
+    if (joinedCall.callType === 2) {
+      await this.openMedia(2);
+      this.publishMediaState();
+    }
+    this.afterJoin(joinedCall);
+  }
+
+  /** Invites more users into the current call (TUICallKit's inviteUser). */
+  async inviteMore(userIDList: string[]): Promise<void> {
+    const call = this.current;
+    if (!call || call.phase === 'ringing' || !call.inviteID) throw misuse.state('inviteUser needs a call you are in');
+    await this.d.signal.request({ t: 'addInvitees', inviteID: call.inviteID, invitees: userIDList });
   }
 
   async reject(busy: boolean, inviteID?: string): Promise<void> {
@@ -280,12 +317,43 @@ export class CallController {
         emit(TUICallEvent.onCallCancelled, { callerId: this.d.selfID, inviteID: f.inviteID, reason: 'timeout' });
         return;
       case 'inviteeList':
+        for (const userID of f.userIDList) {
+          if (userID !== this.d.selfID && !call.peers.has(userID)) call.peers.set(userID, { accepted: false, entered: false, media: { audio: false, video: false } });
+        }
         emit(EVENT.GROUP_CALL_INVITEE_LIST_UPDATE, { inviteID: f.inviteID, userIDList: f.userIDList });
         return;
     }
   }
 
   // ---- internals ----
+
+  /** A method, not an inline comparison: TypeScript would keep an earlier narrowing of `current`. */
+  private isCurrent(call: ActiveCall): boolean {
+    return this.current === call;
+  }
+
+  /** Runs synchronously with the accept/join answer: everyone in the call becomes a known peer. */
+  private joined(call: ActiveCall, r: AcceptResult): void {
+    call.phase = 'connected';
+    call.connectedAt = Date.now();
+    for (const p of r.participants) {
+      const peer = call.peers.get(p.userID) ?? { accepted: true, entered: false, media: p.media };
+      peer.accepted = true;
+      peer.media = p.media;
+      call.peers.set(p.userID, peer);
+    }
+    for (const userID of r.ringing) {
+      if (!call.peers.has(userID)) call.peers.set(userID, { accepted: false, entered: false, media: { audio: false, video: false } });
+    }
+  }
+
+  /** After joining: link to every participant not linked yet (they offer), then report entries. */
+  private afterJoin(call: ActiveCall): void {
+    if (this.current !== call) return;
+    for (const [userID, peer] of call.peers) if (peer.accepted && !call.media.has(userID)) this.linkTo(call, userID);
+    this.d.emit(TUICallEvent.onCallBegin, this.beginPayload(call));
+    for (const userID of call.peers.keys()) this.maybeEnter(call, userID);
+  }
 
   private onInvited(f: Extract<ServerEventFrame, { t: 'invited' }>): void {
     if (this.current) {
@@ -298,7 +366,10 @@ export class CallController {
     call.phase = 'ringing';
     call.inviteID = f.inviteID;
     call.roomID = f.roomID;
-    call.peers.set(f.sponsor, { accepted: true, entered: false, media: f.media });
+    for (const userID of f.joined) call.peers.set(userID, { accepted: true, entered: false, media: userID === f.sponsor ? f.media : { audio: false, video: false } });
+    for (const userID of f.userIDList) {
+      if (userID !== this.d.selfID && !call.peers.has(userID)) call.peers.set(userID, { accepted: false, entered: false, media: { audio: false, video: false } });
+    }
     this.current = call;
     this.d.emit(EVENT.INVITED, {
       sponsor: f.sponsor,
@@ -319,7 +390,7 @@ export class CallController {
       inviteID: f.inviteID,
     });
     if (this.d.prepareMediaWhileRinging && rtc && this.current === call) {
-      this.prepareLink(call);
+      for (const userID of f.joined) this.linkTo(call, userID);
       // Devices open in the background; a failure is reported when the user accepts.
       this.openMedia(call.callType).catch(() => {});
     }
@@ -339,10 +410,13 @@ export class CallController {
     return call;
   }
 
-  /** Callee side: a link to the sponsor, and "ready" so the sponsor sends its offer. */
-  private prepareLink(call: ActiveCall): void {
-    call.media.connect(call.sponsor, 'answerer', call.kinds);
-    this.d.signal.send({ t: 'relay', inviteID: call.inviteID, to: call.sponsor, payload: { kind: 'ready' } });
+  /**
+   * The newcomer's side of a link: it answers, and "ready" asks the one already in the call
+   * to send an offer. Newcomers always answer, so two people never both offer first.
+   */
+  private linkTo(call: ActiveCall, userID: string): void {
+    call.media.connect(userID, 'answerer', call.kinds);
+    this.d.signal.send({ t: 'relay', inviteID: call.inviteID, to: userID, payload: { kind: 'ready' } });
   }
 
   /** Microphone is required; a missing camera degrades a video call to audio with an ERROR. */

@@ -11,6 +11,7 @@ import {
 } from '@opencall/protocol';
 import type { Clock } from '../clock.js';
 import { ProtocolError, refuse } from '../errors.js';
+import type { GroupStore } from '../groups/group-store.js';
 import type { Delivery } from '../sessions/session-registry.js';
 import { Call, type Member } from './call.js';
 
@@ -21,6 +22,11 @@ export interface CallEngineOptions {
   clock: Clock;
   log: Logger;
   maxInvitees: number;
+  groups: GroupStore;
+  /** Most people one call may hold at once (ringing or joined), given its media path. */
+  maxParticipants: number;
+  /** Said in the TOO_MANY_PARTICIPANTS error so operators know which knob to turn. */
+  participantsLimitHint: string;
 }
 
 /** Why a user stops being reachable; decides how their calls are wound up. */
@@ -35,18 +41,25 @@ export type GoneReason = 'logout' | 'disconnected' | 'kicked';
  */
 export class CallEngine {
   private readonly calls = new Map<string, Call>();
+  private readonly byRoom = new Map<number, Call>();
   /** userID → the call that user is ringing in or joined to. */
   private readonly activeCall = new Map<string, Call>();
   private readonly delivery: Delivery;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly maxInvitees: number;
+  private readonly groups: GroupStore;
+  private readonly maxParticipants: number;
+  private readonly limitHint: string;
 
   constructor(o: CallEngineOptions) {
     this.delivery = o.delivery;
     this.clock = o.clock;
     this.log = o.log;
     this.maxInvitees = o.maxInvitees;
+    this.groups = o.groups;
+    this.maxParticipants = o.maxParticipants;
+    this.limitHint = o.participantsLimitHint;
   }
 
   /** Number of calls not yet ended. */
@@ -72,6 +85,8 @@ export class CallEngine {
     if (invitees.length > this.maxInvitees) {
       throw new ProtocolError(ErrorCode.INVALID_MESSAGE, `at most ${this.maxInvitees} invitees per call`);
     }
+    this.checkSize(invitees.length + 1);
+    if (msg.groupID !== undefined) this.checkGroup(msg.groupID, [sponsor, ...invitees]);
     const now = this.clock.now();
     const call = new Call(
       randomUUID(),
@@ -85,6 +100,7 @@ export class CallEngine {
       msg.offlinePushInfo,
     );
     this.calls.set(call.inviteID, call);
+    this.byRoom.set(call.roomID, call);
     call.members.set(sponsor, { userID: sponsor, state: 'joined', media: msg.media ?? NO_MEDIA, batch: -1 });
     this.activeCall.set(sponsor, call);
     const batch = call.newBatch();
@@ -115,14 +131,74 @@ export class CallEngine {
   accept(userID: string, msg: ClientMessageOf<'accept'>): AcceptResult {
     const { call, member } = this.memberOf(userID, msg.inviteID);
     if (member.state !== 'ringing') throw refuse.state(`cannot accept: you are ${member.state} in call ${call.inviteID}`);
-    member.state = 'joined';
-    member.media = msg.media ?? NO_MEDIA;
-    call.connectedAt ??= this.clock.now();
-    this.clearBatchIfDone(call, member.batch);
-    this.log.info({ event: 'call.accepted', inviteID: call.inviteID, userID }, 'invitee accepted');
-    this.notifyJoined(call, { t: 'accepted', inviteID: call.inviteID, userID, media: member.media }, userID);
-    const participants = call.inState('joined').filter((m) => m.userID !== userID).map((m) => ({ userID: m.userID, media: m.media }));
-    return { inviteID: call.inviteID, roomID: call.roomID, participants };
+    this.clearBatchIfDone(call, member.batch, member);
+    return this.admit(call, member, msg.media, 'call.accepted');
+  }
+
+  /**
+   * Invites more users into a running call (TUICallKit's inviteUser). Users already ringing or
+   * in the call are skipped; users who declined or timed out earlier ring again.
+   */
+  addInvitees(userID: string, msg: ClientMessageOf<'addInvitees'>): { userIDList: string[] } {
+    const { call, member } = this.memberOf(userID, msg.inviteID);
+    if (member.state !== 'joined') throw refuse.state('only a participant in the call can invite more users');
+    const fresh = [...new Set(msg.invitees)].filter((id) => !call.isActive(id));
+    if (fresh.length === 0) return { userIDList: call.invitees() };
+    const active = call.inState('ringing').length + call.inState('joined').length;
+    this.checkSize(active + fresh.length);
+    if (call.invitees().length + fresh.filter((id) => !call.members.has(id)).length > this.maxInvitees) {
+      throw new ProtocolError(ErrorCode.INVALID_MESSAGE, `at most ${this.maxInvitees} invitees per call`);
+    }
+    if (call.groupID !== undefined) this.checkGroup(call.groupID, fresh);
+    const batch = call.newBatch();
+    const ringing: Member[] = [];
+    for (const id of fresh) {
+      const busy = this.activeCall.has(id);
+      const m: Member = { userID: id, state: busy ? 'busy' : 'ringing', media: NO_MEDIA, batch };
+      call.members.delete(id); // re-insert so the invitee order follows invitation order
+      call.members.set(id, m);
+      if (busy) {
+        this.log.info({ event: 'call.busy', inviteID: call.inviteID, userID: id }, 'invitee busy');
+        this.notifyJoined(call, { t: 'busy', inviteID: call.inviteID, userID: id });
+      } else {
+        this.activeCall.set(id, call);
+        ringing.push(m);
+      }
+    }
+    this.log.info({ event: 'call.invited_more', inviteID: call.inviteID, by: userID, invitees: fresh }, 'more invitees');
+    const userIDList = call.invitees();
+    this.notifyActive(call, { t: 'inviteeList', inviteID: call.inviteID, userIDList });
+    for (const m of ringing) this.ring(call, m);
+    if (call.timeoutMs > 0 && ringing.length > 0) {
+      call.setBatchTimer(batch, this.clock.setTimeout(() => this.expireBatch(call, batch), call.timeoutMs));
+    }
+    return { userIDList };
+  }
+
+  /**
+   * Joins a running call (TUICallKit's joinInGroupCall): someone invited earlier (even if they
+   * declined or missed it), or a member of the call's group.
+   */
+  join(userID: string, msg: ClientMessageOf<'join'>): AcceptResult {
+    const call = msg.inviteID !== undefined ? this.calls.get(msg.inviteID) : this.byRoom.get(msg.roomID!);
+    if (!call || (msg.groupID !== undefined && call.groupID !== msg.groupID) || (msg.roomID !== undefined && call.roomID !== msg.roomID)) {
+      throw refuse.notFound(msg.inviteID ?? `in room ${msg.roomID}`);
+    }
+    const existing = call.members.get(userID);
+    if (existing?.state === 'ringing') {
+      this.clearBatchIfDone(call, existing.batch, existing);
+      return this.admit(call, existing, msg.media, 'call.joined');
+    }
+    if (existing?.state === 'joined') throw refuse.state(`you are already in call ${call.inviteID}`);
+    if (!existing && !(call.groupID !== undefined && this.groups.members(call.groupID)?.has(userID))) {
+      throw refuse.notParticipant(call.inviteID);
+    }
+    if (this.activeCall.has(userID)) throw new ProtocolError(ErrorCode.SELF_BUSY, 'you are already ringing or in a call; hang up first');
+    this.checkSize(call.inState('ringing').length + call.inState('joined').length + 1);
+    const member: Member = existing ?? { userID, state: 'ringing', media: NO_MEDIA, batch: -1 };
+    call.members.set(userID, member);
+    this.activeCall.set(userID, call);
+    return this.admit(call, member, msg.media, 'call.joined');
   }
 
   reject(userID: string, msg: ClientMessageOf<'reject'>): void {
@@ -195,6 +271,39 @@ export class CallEngine {
 
   // ---- internals ----
 
+  /** Makes a member a participant and tells everyone already in. */
+  private admit(call: Call, member: Member, media: MediaState | undefined, event: string): AcceptResult {
+    member.state = 'joined';
+    member.media = media ?? NO_MEDIA;
+    call.connectedAt ??= this.clock.now();
+    this.log.info({ event, inviteID: call.inviteID, userID: member.userID }, 'participant joined');
+    this.notifyJoined(call, { t: 'accepted', inviteID: call.inviteID, userID: member.userID, media: member.media }, member.userID);
+    const participants = call.inState('joined').filter((m) => m.userID !== member.userID).map((m) => ({ userID: m.userID, media: m.media }));
+    return {
+      inviteID: call.inviteID,
+      roomID: call.roomID,
+      callType: call.callType,
+      sponsor: call.sponsor,
+      participants,
+      ringing: call.inState('ringing').map((m) => m.userID),
+      userIDList: call.invitees(),
+      ...(call.groupID !== undefined && { groupID: call.groupID }),
+    };
+  }
+
+  private checkSize(people: number): void {
+    if (people > this.maxParticipants) {
+      throw new ProtocolError(ErrorCode.TOO_MANY_PARTICIPANTS, `a call can hold at most ${this.maxParticipants} people on this server (${this.limitHint})`);
+    }
+  }
+
+  private checkGroup(groupID: string, userIDs: string[]): void {
+    const members = this.groups.members(groupID);
+    if (!members) throw new ProtocolError(ErrorCode.GROUP_NOT_FOUND, `no group ${groupID}`);
+    const outsiders = userIDs.filter((id) => !members.has(id));
+    if (outsiders.length > 0) throw new ProtocolError(ErrorCode.NOT_A_GROUP_MEMBER, `not members of group ${groupID}: ${outsiders.join(', ')}`);
+  }
+
   private memberOf(userID: string, inviteID: string): { call: Call; member: Member } {
     const call = this.calls.get(inviteID);
     if (!call) throw refuse.notFound(inviteID);
@@ -219,6 +328,7 @@ export class CallEngine {
       ...(call.userData !== undefined && { userData: call.userData }),
       ...(call.offlinePushInfo !== undefined && { offlinePushInfo: call.offlinePushInfo }),
       media: call.members.get(call.sponsor)?.media ?? NO_MEDIA,
+      joined: call.inState('joined').map((m) => m.userID),
     });
     this.log.info({ event: 'call.ringing', inviteID: call.inviteID, userID: member.userID, delivered }, delivered ? 'ringing' : 'invitee offline; will ring on login');
   }
@@ -239,8 +349,9 @@ export class CallEngine {
     this.settle(call, 'no_answer');
   }
 
-  private clearBatchIfDone(call: Call, batch: number): void {
-    if (call.inState('ringing').some((m) => m.batch === batch)) return;
+  /** Cancels a batch's timer once none of it rings any more (`leaving` is about to stop ringing). */
+  private clearBatchIfDone(call: Call, batch: number, leaving?: Member): void {
+    if (call.inState('ringing').some((m) => m.batch === batch && m !== leaving)) return;
     const t = call.takeBatchTimer(batch);
     if (t !== undefined) this.clock.clearTimeout(t);
   }
@@ -278,14 +389,15 @@ export class CallEngine {
   }
 
   /**
-   * Ends the call when it can no longer go on: fewer than two people in it and nobody left
-   * ringing who could make it two again.
+   * Ends the call when it can no longer go on: fewer than two people in it, unless it has not
+   * connected yet and someone still rings. Once connected, the last-but-one leaving ends it
+   * (invitees still ringing then get `cancelled`).
    */
   private settle(call: Call, reason: EndReason): void {
     if (call.ended) return;
     const joined = call.inState('joined').length;
-    const ringing = call.inState('ringing').length;
-    if (joined >= 2 || (joined === 1 && ringing > 0)) return;
+    if (joined >= 2) return;
+    if (joined === 1 && call.connectedAt === undefined && call.inState('ringing').length > 0) return;
     this.end(call, reason);
   }
 
@@ -313,6 +425,7 @@ export class CallEngine {
       if (this.activeCall.get(m.userID) === call) this.activeCall.delete(m.userID);
     }
     this.calls.delete(call.inviteID);
+    this.byRoom.delete(call.roomID);
     this.log.info(
       {
         event: 'call.ended',
@@ -329,6 +442,13 @@ export class CallEngine {
   private durationOf(call: Call): number {
     if (call.connectedAt === undefined) return 0;
     return Math.round(((call.endedAt ?? this.clock.now()) - call.connectedAt) / 1000);
+  }
+
+  /** Everyone ringing or joined. */
+  private notifyActive(call: Call, frame: ServerEventFrame): void {
+    for (const m of call.members.values()) {
+      if (m.state === 'joined' || m.state === 'ringing') this.delivery.send(m.userID, frame);
+    }
   }
 
   private notifyJoined(call: Call, frame: ServerEventFrame, except?: string): void {

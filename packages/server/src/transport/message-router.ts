@@ -48,6 +48,10 @@ export class MessageRouter {
         engine.media(userID, msg);
         if (msg.rid !== undefined) session.reply(msg.rid);
         return;
+      case 'addInvitees':
+        return session.reply(msg.rid, engine.addInvitees(userID, msg));
+      case 'join':
+        return session.reply(msg.rid, engine.join(userID, msg));
     }
   }
 
