@@ -24,7 +24,7 @@ export const ESM_FILE = `${OUT_DIR}/opencall.esm.js`;
 export const IIFE_FILE = `${OUT_DIR}/opencall.iife.js`;
 
 /** Browsers with unified-plan WebRTC and replaceTrack; newer syntax is lowered for them. */
-const TARGET = ['chrome74', 'edge79', 'firefox78', 'safari12.1'];
+const TARGET = ['chrome74', 'edge79', 'firefox78', 'safari14.1'];
 
 const LITE = here('../protocol/src/lite.ts');
 
@@ -74,7 +74,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   build().then(
     (out) => console.log(`built ${out.esm} and ${out.iife} in ${Date.now() - started} ms`),
     (err) => {
-      console.error(err?.message ?? err);
+      // esbuild has printed its errors already
+      if (!Array.isArray(err?.errors)) console.error(err);
       process.exit(1);
     },
   );

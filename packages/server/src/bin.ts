@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { fileURLToPath } from 'node:url';
 import { loadConfigFromEnv } from './config.js';
 import { startServer } from './server.js';
 
@@ -12,6 +13,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   for (const w of config.warnings) console.warn(`\n  WARNING: ${w}\n`);
+  // `npm start` serves the demo app when it has been built (apps/demo/dist).
+  config.options.staticDir ??= fileURLToPath(new URL('../../../apps/demo/dist', import.meta.url));
   const server = await startServer(config.options);
   const stop = (signal: string) => {
     console.error(`opencall-server: ${signal}, shutting down`);

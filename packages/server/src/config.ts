@@ -20,6 +20,10 @@ export interface ServerOptions {
   meshMaxParticipants?: number;
   /** Identifier whose UserSig grants access to the admin REST API. Default 'administrator'. */
   adminUserID?: string;
+  /** Hand out UserSigs at POST /v1/dev/usersig (the demo's login). Development only. Default false. */
+  devUserSig?: boolean;
+  /** Serve this folder at `/` (the built demo app). Default none. */
+  staticDir?: string;
   /** STUN/TURN servers handed to clients at login. Default none (host candidates only). */
   iceServers?: IceServerConfig[];
   /** A pino logger to use, or a level for the built-in one. Default level 'info'. */
@@ -32,7 +36,8 @@ export interface ServerOptions {
 }
 
 /** Options after defaults. */
-export interface ResolvedOptions extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock' | 'groups'>> {
+export interface ResolvedOptions extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock' | 'groups' | 'staticDir'>> {
+  staticDir: string | undefined;
   logLevel: string;
 }
 
@@ -50,6 +55,8 @@ const envSchema = z.object({
   OPENCALL_SECRET: z.string().min(1).optional(),
   OPENCALL_MAX_INVITEES: z.coerce.number().int().min(1).max(256).default(16),
   OPENCALL_MESH_MAX: z.coerce.number().int().min(2).max(16).default(4),
+  OPENCALL_DEV_USERSIG: z.enum(['0', '1', 'true', 'false']).optional(),
+  OPENCALL_STATIC_DIR: z.string().optional(),
   OPENCALL_ADMIN_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('administrator'),
   OPENCALL_ICE_SERVERS: z.string().optional(),
   OPENCALL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -79,6 +86,12 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       'OPENCALL_SECRET is not set: using the public development secret. Anyone can sign UserSigs for this server. Set OPENCALL_SECRET before real users connect.',
     );
   }
+  // Dev UserSigs follow the dev secret unless said otherwise: a demo that just works on `npm start`.
+  const devUserSig = e.OPENCALL_DEV_USERSIG !== undefined ? e.OPENCALL_DEV_USERSIG === '1' || e.OPENCALL_DEV_USERSIG === 'true' : secretKey === DEV_SECRET;
+  if (devUserSig) {
+    if (e.NODE_ENV === 'production') throw new Error('invalid configuration:\n  OPENCALL_DEV_USERSIG: must be off when NODE_ENV=production');
+    warnings.push('Development UserSigs are on (POST /v1/dev/usersig): anyone can log in as anyone. Turn off with OPENCALL_DEV_USERSIG=0.');
+  }
   let iceServers: IceServerConfig[] = [];
   if (e.OPENCALL_ICE_SERVERS) {
     iceServers = parseIceServers(e.OPENCALL_ICE_SERVERS);
@@ -92,6 +105,8 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       maxInvitees: e.OPENCALL_MAX_INVITEES,
       meshMaxParticipants: e.OPENCALL_MESH_MAX,
       adminUserID: e.OPENCALL_ADMIN_ID,
+      devUserSig,
+      ...(e.OPENCALL_STATIC_DIR !== undefined && { staticDir: e.OPENCALL_STATIC_DIR }),
       iceServers,
       logLevel: e.OPENCALL_LOG_LEVEL,
     },
@@ -127,6 +142,8 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     maxInvitees: o.maxInvitees ?? 16,
     meshMaxParticipants: o.meshMaxParticipants ?? 4,
     adminUserID: o.adminUserID ?? 'administrator',
+    devUserSig: o.devUserSig ?? false,
+    staticDir: o.staticDir,
     iceServers: o.iceServers ?? [],
     logLevel: o.logLevel ?? 'info',
   };

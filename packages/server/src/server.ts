@@ -5,6 +5,7 @@ import { systemClock } from './clock.js';
 import { resolveOptions, type ServerOptions } from './config.js';
 import { MemoryGroupStore } from './groups/group-store.js';
 import { registerAdminRoutes } from './http/admin-routes.js';
+import { registerPublicRoutes } from './http/public-routes.js';
 import { createHttpApp } from './http/http-app.js';
 import { createLogger } from './log.js';
 import { SessionRegistry } from './sessions/session-registry.js';
@@ -49,6 +50,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const stats = () => ({ connections: gateway.connectionCount, users: registry.size, calls: engine.size });
   const app = createHttpApp({ connections: () => gateway.connectionCount, users: () => registry.size, calls: () => engine.size });
   registerAdminRoutes(app, { auth, sdkAppId: o.sdkAppId, adminUserID: o.adminUserID, groups });
+  await registerPublicRoutes(app, { sdkAppId: o.sdkAppId, secretKey: o.secretKey, devUserSig: o.devUserSig, staticDir: o.staticDir });
   app.server.on('upgrade', gateway.handleUpgrade);
   await app.listen({ port: o.port, host: o.host });
   const port = (app.server.address() as AddressInfo).port;

@@ -39,13 +39,13 @@ export class Session {
     else this.send({ t: 'res', rid, ok: false, code: error.code, message: error.message });
   }
 
-  /** Takes one token; false when the client sends faster than the bucket refills. */
-  admit(): boolean {
+  /** Takes `cost` tokens; false when the client sends faster than the bucket refills. */
+  admit(cost = 1): boolean {
     const now = performance.now();
     this.tokens = Math.min(RATE_CAPACITY, this.tokens + ((now - this.lastRefill) * RATE_PER_SECOND) / 1000);
     this.lastRefill = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    if (this.tokens < cost) return false;
+    this.tokens -= cost;
     return true;
   }
 

@@ -11,6 +11,8 @@ import type { MessageRouter } from './message-router.js';
 const HARD_MAX_PAYLOAD = 1024 * 1024;
 const HEARTBEAT_MS = 30_000;
 const KNOWN_TYPES = new Set<string>(CLIENT_MESSAGE_TYPES);
+/** A frame costs one rate-limit token plus one per this many bytes. */
+const BYTES_PER_TOKEN = 16 * 1024;
 
 /**
  * The WebSocket endpoint: parses and validates every frame, then hands it to the router.
@@ -70,8 +72,9 @@ export class WsGateway {
     if (session.closed) return;
     let rid: number | undefined;
     try {
-      if (!session.admit()) throw rateLimited();
       const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+      // Big frames cost more tokens: the limit is on work, not just on frame count.
+      const admitted = session.admit(1 + Math.floor(size / BYTES_PER_TOKEN));
       if (size > MAX_FRAME_BYTES) throw new ProtocolError(ErrorCode.FRAME_TOO_LARGE, `frame of ${size} bytes exceeds ${MAX_FRAME_BYTES}`);
       if (isBinary) throw new ProtocolError(ErrorCode.MALFORMED_FRAME, 'binary frames are not accepted; send JSON text');
       let json: unknown;
@@ -85,9 +88,12 @@ export class WsGateway {
       }
       const maybeRid = (json as { rid?: unknown }).rid;
       if (Number.isInteger(maybeRid) && (maybeRid as number) >= 0) rid = maybeRid as number;
+      // Refused after parsing (bounded by MAX_FRAME_BYTES) so a limited request still gets its `res`.
+      if (!admitted) throw rateLimited();
       const t = (json as { t?: unknown }).t;
       if (typeof t !== 'string' || !KNOWN_TYPES.has(t)) {
-        throw new ProtocolError(ErrorCode.UNKNOWN_MESSAGE, `unknown message type ${JSON.stringify(t)?.slice(0, 40)}`);
+        const shown = typeof t === 'string' ? JSON.stringify(t.slice(0, 40)) : `of type ${Array.isArray(t) ? 'array' : typeof t}`;
+        throw new ProtocolError(ErrorCode.UNKNOWN_MESSAGE, `unknown message type ${shown}`);
       }
       const parsed = clientMessageSchema.safeParse(json);
       if (!parsed.success) {
