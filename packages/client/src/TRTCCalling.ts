@@ -336,6 +336,36 @@ export class TRTCCalling {
     return this.guard(() => this.listDevices('audioinput'));
   }
 
+  /**
+   * Switches camera (`deviceType: 'video'`) or microphone (`'audio'`) to the device with that id
+   * (from getCameras()/getMicrophones()). Mid-call the new track replaces the old one on every
+   * connection without renegotiating.
+   */
+  switchDevice(params: { deviceType: 'video' | 'audio'; deviceId: string }): Promise<void> {
+    return this.guard(async () => {
+      const { deviceType, deviceId } = params ?? ({} as { deviceType: 'video'; deviceId: string });
+      if (deviceType !== 'video' && deviceType !== 'audio') throw misuse.badArgument("switchDevice: deviceType must be 'video' or 'audio'");
+      if (typeof deviceId !== 'string' || deviceId.length === 0) throw misuse.badArgument('switchDevice: deviceId is required');
+      await this.requireController().switchDevice(deviceType, deviceId);
+    });
+  }
+
+  /** Turns a 1:1 video call into an audio call on both sides (ERROR 60001 on failure). */
+  switchToAudioCall(): Promise<void> {
+    return this.guard(async () => {
+      if (!this.controller) throw new CallingError(ErrorCode.SWITCH_TO_AUDIO_FAILED, 'switchToAudioCall: not logged in');
+      await this.controller.switchCallType(1);
+    });
+  }
+
+  /** Turns a 1:1 audio call into a video call on both sides (ERROR 60002 on failure). */
+  switchToVideoCall(): Promise<void> {
+    return this.guard(async () => {
+      if (!this.controller) throw new CallingError(ErrorCode.SWITCH_TO_VIDEO_FAILED, 'switchToVideoCall: not logged in');
+      await this.controller.switchCallType(2);
+    });
+  }
+
   // ---- OpenCall extras ----
 
   /** The remote user's media as a MediaStream (for custom rendering or recording). */

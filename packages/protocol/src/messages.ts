@@ -122,6 +122,11 @@ export const joinSchema = z
   .strict()
   .refine((m) => m.inviteID !== undefined || (m.roomID !== undefined && m.groupID !== undefined), 'give inviteID, or roomID with groupID');
 
+/** Switch a connected 1:1 call between audio (1) and video (2). */
+export const callTypeChangeSchema = z
+  .object({ t: z.literal('callType'), rid: ridSchema, inviteID: inviteIdSchema, callType: callTypeSchema })
+  .strict();
+
 export const mediaSchema = z
   .object({ t: z.literal('media'), rid: ridSchema.optional(), inviteID: inviteIdSchema, audio: z.boolean(), video: z.boolean() })
   .strict();
@@ -139,11 +144,12 @@ export const clientMessageSchema = z.discriminatedUnion('t', [
   mediaSchema,
   addInviteesSchema,
   joinSchema,
+  callTypeChangeSchema,
   pingSchema,
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type ClientMessageType = ClientMessage['t'];
 export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = [
-  'login', 'logout', 'invite', 'accept', 'reject', 'hangup', 'relay', 'media', 'addInvitees', 'join', 'ping',
+  'login', 'logout', 'invite', 'accept', 'reject', 'hangup', 'relay', 'media', 'addInvitees', 'join', 'callType', 'ping',
 ];
 export type ClientMessageOf<T extends ClientMessageType> = Extract<ClientMessage, { t: T }>;

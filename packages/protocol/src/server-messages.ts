@@ -97,6 +97,9 @@ export interface SigExpiredFrame { t: 'sigExpired' }
 /** The invitee list of a (group) call changed. */
 export interface InviteeListFrame { t: 'inviteeList'; inviteID: string; userIDList: string[] }
 
+/** The other party switched the call between audio and video. */
+export interface CallTypeFrame { t: 'callType'; inviteID: string; userID: string; callType: CallType }
+
 export type ServerEventFrame =
   | InvitedFrame
   | AcceptedFrame
@@ -111,6 +114,7 @@ export type ServerEventFrame =
   | MediaFrame
   | KickedFrame
   | SigExpiredFrame
-  | InviteeListFrame;
+  | InviteeListFrame
+  | CallTypeFrame;
 
 export type ServerFrame = ResponseFrame | ErrorFrame | ServerEventFrame;

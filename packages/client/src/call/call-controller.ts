@@ -11,11 +11,15 @@ import { CallingError, ErrorCode, misuse } from '../errors.js';
 import { EVENT, TUICallEvent, type CallBeginEvent, type CallRole } from '../events.js';
 import type { RtcImplementation } from '../rtc/environment.js';
 import type { LocalMedia, TrackKind } from '../rtc/local-media.js';
+import { judge, sample, toVolume, worse, type NetworkQuality, type StatsSample } from '../rtc/call-monitor.js';
 import { MeshMedia } from '../rtc/mesh-media.js';
 import type { SignalClient } from '../signal/signal-client.js';
 
 /** Version number put in `inviteData.version`. */
 export const INVITE_DATA_VERSION = 4;
+/** Volume is reported this often (ms); network quality every QUALITY_EVERY volume ticks. */
+const VOLUME_INTERVAL_MS = 500;
+const QUALITY_EVERY = 4;
 
 type Emit = (event: string, payload?: unknown) => void;
 
@@ -36,7 +40,7 @@ class ActiveCall {
   readonly peers = new Map<string, Peer>();
   constructor(
     readonly role: 'caller' | 'callee',
-    readonly callType: CallType,
+    public callType: CallType,
     readonly sponsor: string,
     readonly media: MeshMedia,
   ) {}
@@ -74,6 +78,7 @@ export interface CallControllerDeps {
  */
 export class CallController {
   private current: ActiveCall | null = null;
+  private monitor: { timer: ReturnType<typeof setInterval>; tick: number; busy: boolean; prev: Map<string, StatsSample> } | null = null;
 
   constructor(private readonly d: CallControllerDeps) {
     d.local.onSendTrackChanged = (kind, track) => void this.current?.media.updateSendTrack(kind, track);
@@ -232,6 +237,42 @@ export class CallController {
     this.d.signal.send({ t: 'media', inviteID: call.inviteID, audio: s.audio, video: s.video });
   }
 
+  /**
+   * Switches a connected 1:1 call between audio and video, on both sides. Fails with 60001
+   * (to audio) or 60002 (to video) when not possible.
+   */
+  async switchCallType(to: CallType): Promise<void> {
+    const code = to === 1 ? ErrorCode.SWITCH_TO_AUDIO_FAILED : ErrorCode.SWITCH_TO_VIDEO_FAILED;
+    const name = to === 1 ? 'switchToAudioCall' : 'switchToVideoCall';
+    const call = this.current;
+    if (!call || call.phase !== 'connected' || !call.inviteID) throw new CallingError(code, `${name}: no connected call`);
+    if (call.peers.size !== 1) throw new CallingError(code, `${name}: only possible in a 1:1 call`);
+    if (call.callType === to) throw new CallingError(code, `${name}: the call is already ${to === 1 ? 'audio' : 'video'}`);
+    if (to === 2) {
+      try {
+        await this.d.local.openCamera();
+      } catch (err) {
+        if (err instanceof CallingError) this.d.reportError(err);
+        throw new CallingError(code, `${name}: the camera could not be opened: ${(err as Error).message}`);
+      }
+    }
+    try {
+      await this.d.signal.request({ t: 'callType', inviteID: call.inviteID, callType: to });
+    } catch (err) {
+      if (to === 2) this.d.local.closeCamera();
+      throw new CallingError(code, `${name}: ${(err as Error).message}`);
+    }
+    if (this.current !== call) return;
+    this.applyCallType(call, to);
+  }
+
+  /** Switches the camera or microphone in use; the peers get the new track without renegotiation. */
+  async switchDevice(kind: TrackKind, deviceId: string): Promise<void> {
+    if (kind === 'video') await this.d.local.openCamera(deviceId);
+    else await this.d.local.openMic(deviceId);
+    this.publishMediaState();
+  }
+
   /** Ends whatever call there is without telling the server (logout, kick, lost connection). */
   abandon(reason: EndReason): void {
     const call = this.current;
@@ -255,6 +296,7 @@ export class CallController {
         if (call.phase === 'dialing') {
           call.phase = 'connected';
           call.connectedAt = Date.now();
+          this.startMonitor(call);
           this.d.local.setLive(true);
           emit(TUICallEvent.onCallBegin, this.beginPayload(call));
         }
@@ -316,6 +358,17 @@ export class CallController {
         emit(EVENT.CALLING_TIMEOUT, { inviteID: f.inviteID, userID: this.d.selfID, userId: this.d.selfID });
         emit(TUICallEvent.onCallCancelled, { callerId: this.d.selfID, inviteID: f.inviteID, reason: 'timeout' });
         return;
+      case 'callType':
+        if (call.callType === f.callType) return;
+        this.applyCallType(call, f.callType);
+        if (f.callType === 2) {
+          // The other side turned video on: open ours too (a missing camera is reported, the call goes on).
+          this.d.local.openCamera().then(
+            () => this.publishMediaState(),
+            (err) => err instanceof CallingError && this.d.reportError(err),
+          );
+        }
+        return;
       case 'inviteeList':
         for (const userID of f.userIDList) {
           if (userID !== this.d.selfID && !call.peers.has(userID)) call.peers.set(userID, { accepted: false, entered: false, media: { audio: false, video: false } });
@@ -332,10 +385,73 @@ export class CallController {
     return this.current === call;
   }
 
+  private applyCallType(call: ActiveCall, to: CallType): void {
+    const old = call.callType;
+    call.callType = to;
+    if (to === 2) call.media.ensureKind('video');
+    else this.d.local.closeCamera();
+    this.publishMediaState();
+    this.d.emit(TUICallEvent.onCallMediaTypeChanged, { oldCallMediaType: old === 2 ? 1 : 0, newCallMediaType: to === 2 ? 1 : 0, inviteID: call.inviteID });
+  }
+
+  /** Volume and network-quality reports run while a call is connected. */
+  private startMonitor(call: ActiveCall): void {
+    if (this.monitor) return;
+    const m = { tick: 0, busy: false, prev: new Map<string, StatsSample>(), timer: setInterval(() => void this.poll(call), VOLUME_INTERVAL_MS) };
+    (m.timer as { unref?: () => void }).unref?.();
+    this.monitor = m;
+  }
+
+  private stopMonitor(): void {
+    if (this.monitor) clearInterval(this.monitor.timer);
+    this.monitor = null;
+  }
+
+  private async poll(call: ActiveCall): Promise<void> {
+    const m = this.monitor;
+    if (!m || m.busy || this.current !== call) return;
+    m.busy = true;
+    try {
+      const entered = [...call.peers].filter(([, p]) => p.entered);
+      const samples = await Promise.all(entered.map(async ([userID]) => [userID, await call.media.stats(userID)?.catch(() => null)] as const));
+      if (this.current !== call || this.monitor !== m) return;
+      const volumeMap: Record<string, number> = {};
+      let localLevel: number | undefined;
+      const fresh = new Map<string, StatsSample>();
+      for (const [userID, report] of samples) {
+        if (!report) continue;
+        const s = sample(report);
+        fresh.set(userID, s);
+        volumeMap[userID] = call.peers.get(userID)?.media.audio ? toVolume(s.remoteAudioLevel) : 0;
+        localLevel ??= s.localAudioLevel;
+      }
+      volumeMap[this.d.selfID] = this.d.local.state().audio ? toVolume(localLevel) : 0;
+      this.d.emit(EVENT.USER_VOICE_VOLUME, { volumeMap });
+      this.d.emit(TUICallEvent.onUserVoiceVolumeChanged, { volumeMap });
+      if (++m.tick % QUALITY_EVERY !== 0) return;
+      const entries: [string, NetworkQuality][] = [];
+      let own: NetworkQuality = 'Unknown';
+      for (const [userID] of entered) {
+        const cur = fresh.get(userID);
+        const q = cur ? judge(m.prev.get(userID), cur, call.media.isConnected(userID)) : 'Down';
+        entries.push([userID, q]);
+        own = worse(own, q);
+      }
+      entries.unshift([this.d.selfID, own]);
+      m.prev = fresh;
+      // Iterable like TUICallKit's example (`for (const [userId, quality] of networkQuality)`), with a plain-object view too.
+      const networkQuality = Object.assign(new Map(entries), { networkQualityMap: Object.fromEntries(entries) });
+      this.d.emit(TUICallEvent.onUserNetworkQualityChanged, networkQuality);
+    } finally {
+      m.busy = false;
+    }
+  }
+
   /** Runs synchronously with the accept/join answer: everyone in the call becomes a known peer. */
   private joined(call: ActiveCall, r: AcceptResult): void {
     call.phase = 'connected';
     call.connectedAt = Date.now();
+    this.startMonitor(call);
     for (const p of r.participants) {
       const peer = call.peers.get(p.userID) ?? { accepted: true, entered: false, media: p.media };
       peer.accepted = true;
@@ -458,6 +574,7 @@ export class CallController {
   private finish(call: ActiveCall, end: { duration: number; reason: EndReason } | null): void {
     if (this.current !== call) return;
     this.current = null;
+    this.stopMonitor();
     call.media.close();
     this.d.local.release();
     if (!end) return;

@@ -76,6 +76,11 @@ export class MeshMedia extends EventEmitter<MeshMediaEvents> {
     return Promise.all([...this.links.values()].map((l) => l.setSendTrack(kind, track)));
   }
 
+  /** Makes every link able to carry this kind (renegotiates the links that could not). */
+  ensureKind(kind: TrackKind): void {
+    for (const l of this.links.values()) l.ensureKind(kind);
+  }
+
   remove(userID: string): void {
     this.links.get(userID)?.close();
     this.links.delete(userID);

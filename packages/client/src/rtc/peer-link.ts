@@ -78,6 +78,12 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     return this.queue;
   }
 
+  /** Adds a sendrecv transceiver of this kind if the connection has none (audio call → video). */
+  ensureKind(kind: TrackKind): void {
+    if (this.closed || this.pc.getTransceivers().some((t) => transceiverKind(t) === kind)) return;
+    this.pc.addTransceiver(this.o.sendTrack(kind) ?? kind, { direction: 'sendrecv' });
+  }
+
   /** Swaps the track sent for a kind; no renegotiation (replaceTrack). */
   async setSendTrack(kind: TrackKind, track: MediaStreamTrack | null): Promise<void> {
     for (const t of this.pc.getTransceivers()) {

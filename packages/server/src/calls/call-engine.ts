@@ -245,6 +245,19 @@ export class CallEngine {
     }
   }
 
+  /** Switches a connected 1:1 call between audio and video; the other party is told. */
+  switchCallType(userID: string, msg: ClientMessageOf<'callType'>): void {
+    const { call, member } = this.memberOf(userID, msg.inviteID);
+    if (member.state !== 'joined' || call.connectedAt === undefined) throw refuse.state('the call is not connected');
+    if (call.members.size !== 2) throw refuse.state('audio/video switching is for 1:1 calls only');
+    const other = [...call.members.values()].find((m) => m.userID !== userID);
+    if (other?.state !== 'joined') throw refuse.state('the other party has left');
+    if (call.callType === msg.callType) return;
+    call.callType = msg.callType;
+    this.log.info({ event: 'call.type_changed', inviteID: call.inviteID, userID, callType: msg.callType }, 'call type changed');
+    this.delivery.send(other.userID, { t: 'callType', inviteID: call.inviteID, userID, callType: msg.callType });
+  }
+
   /** A user came online: invitations still ringing for them are delivered now. */
   userOnline(userID: string): void {
     const call = this.activeCall.get(userID);

@@ -29,7 +29,7 @@ export class Call {
   constructor(
     readonly inviteID: string,
     readonly roomID: number,
-    readonly callType: CallType,
+    public callType: CallType,
     readonly sponsor: string,
     readonly createdAt: number,
     /** Ringing timeout in ms; 0 = never. */

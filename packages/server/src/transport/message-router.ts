@@ -52,6 +52,9 @@ export class MessageRouter {
         return session.reply(msg.rid, engine.addInvitees(userID, msg));
       case 'join':
         return session.reply(msg.rid, engine.join(userID, msg));
+      case 'callType':
+        engine.switchCallType(userID, msg);
+        return session.reply(msg.rid);
     }
   }
 
