@@ -6,6 +6,7 @@ import { EVENT, TUICallEvent } from './events.js';
 import { browserRtc, type RtcImplementation } from './rtc/environment.js';
 import { LocalMedia, VIDEO_PROFILES, type VideoProfile } from './rtc/local-media.js';
 import { SignalClient, signalingUrl, type WebSocketCtor } from './signal/signal-client.js';
+import { RemoteAudio } from './views/remote-audio.js';
 import { LOCAL_VIEW, VideoViews } from './views/video-views.js';
 
 /** Options of `new TRTCCalling(options)`. */
@@ -91,6 +92,7 @@ export class TRTCCalling {
   private videoProfile: VideoProfile = '480p';
   private loggingIn: Promise<unknown> | null = null;
   private readonly views = new VideoViews();
+  private readonly remoteAudio = new RemoteAudio();
 
   constructor(options: TRTCCallingOptions) {
     if (!options || typeof options !== 'object') throw new CallingError(ErrorCode.INVALID_ARGUMENT, 'new TRTCCalling({SDKAppID, serverUrl}) needs an options object');
@@ -279,6 +281,7 @@ export class TRTCCalling {
     return this.guard(async () => {
       const userID = viewUserID(params);
       this.views.start(`remote:${userID}`, viewDomID(params), () => this.getRemoteStream(userID));
+      this.syncRemoteAudio();
     });
   }
 
@@ -286,6 +289,7 @@ export class TRTCCalling {
   stopRemoteView(params: StopViewParams): Promise<void> {
     return this.guard(async () => {
       this.views.stop(`remote:${viewUserID(params)}`);
+      this.syncRemoteAudio();
     });
   }
 
@@ -477,11 +481,21 @@ export class TRTCCalling {
   private onCallEvent(event: string, payload: unknown): void {
     if (this.controller?.inCall) this.views.refresh();
     else this.views.endCall();
+    this.syncRemoteAudio();
     this.emitter.emit(event, payload);
+  }
+
+  /** Remote users without a view are heard through hidden audio elements (browsers only). */
+  private syncRemoteAudio(): void {
+    const c = this.controller;
+    if (!c?.inCall) return this.remoteAudio.clear();
+    const wanted = new Map(c.enteredPeers().map((id) => [id, c.remoteStream(id)] as const));
+    this.remoteAudio.sync(wanted, (id) => this.views.has(`remote:${id}`));
   }
 
   private reset(): void {
     this.views.endCall();
+    this.remoteAudio.clear();
     const signal = this.signal;
     this.signal = null;
     this.controller = null;

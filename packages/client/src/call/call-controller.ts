@@ -92,6 +92,11 @@ export class CallController {
     return this.current?.inviteID || null;
   }
 
+  /** Users whose USER_ENTER was emitted and who have not left. */
+  enteredPeers(): string[] {
+    return this.current ? [...this.current.peers].filter(([, p]) => p.entered).map(([id]) => id) : [];
+  }
+
   remoteStream(userID: string): MediaStream | null {
     return this.current?.media.remoteStream(userID) ?? null;
   }
