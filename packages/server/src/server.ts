@@ -7,7 +7,9 @@ import { MemoryGroupStore } from './groups/group-store.js';
 import { registerAdminRoutes } from './http/admin-routes.js';
 import { registerPublicRoutes } from './http/public-routes.js';
 import { createHttpApp } from './http/http-app.js';
+import { createIceServerProvider } from './ice/ice-servers.js';
 import { createLogger } from './log.js';
+import { openRecords } from './records/index.js';
 import { SessionRegistry } from './sessions/session-registry.js';
 import { CloseCode, MessageRouter } from './transport/message-router.js';
 import { WsGateway } from './transport/ws-gateway.js';
@@ -38,12 +40,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxParticipants: o.meshMaxParticipants,
     participantsLimitHint: 'mesh limit OPENCALL_MESH_MAX; configure an SFU for larger calls',
   });
+  const records = await openRecords({}, log);
+  records.attach(engine);
   const auth = new Authenticator(o.sdkAppId, o.secretKey);
   const router = new MessageRouter({
     auth,
     registry,
     engine,
-    iceServers: () => o.iceServers,
+    iceServers: createIceServerProvider({ iceServers: o.iceServers }),
     log,
   });
   const gateway = new WsGateway(router, log);
@@ -68,6 +72,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         engine.endAll();
         gateway.close(CloseCode.SHUTDOWN, 'server shutting down');
         await app.close();
+        await records.close();
         log.info({ event: 'server.closed' }, 'OpenCall stopped');
       })();
       return closing;

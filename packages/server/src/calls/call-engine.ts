@@ -1,4 +1,5 @@
 import { randomInt, randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import {
   ErrorCode,
@@ -13,7 +14,19 @@ import type { Clock } from '../clock.js';
 import { ProtocolError, refuse } from '../errors.js';
 import type { GroupStore } from '../groups/group-store.js';
 import type { Delivery } from '../sessions/session-registry.js';
-import { Call, type Member } from './call.js';
+import { Call, type Member, type MemberState } from './call.js';
+
+/**
+ * What the engine reports as calls move, for call records and metrics. Listeners run
+ * synchronously inside the engine's step and must not throw or block; the Call and Member
+ * objects are live, so read what you need before returning.
+ */
+export interface CallEngineEvents {
+  callCreated: [call: Call];
+  /** A member's state changed (`from` null: the member was just added). */
+  memberChanged: [call: Call, member: Member, from: MemberState | null];
+  callEnded: [call: Call, reason: EndReason];
+}
 
 const NO_MEDIA: MediaState = { audio: false, video: false };
 
@@ -40,6 +53,8 @@ export type GoneReason = 'logout' | 'disconnected' | 'kicked';
  * a call half-updated.
  */
 export class CallEngine {
+  /** Lifecycle events for observers (records, metrics). */
+  readonly events = new EventEmitter<CallEngineEvents>();
   private readonly calls = new Map<string, Call>();
   private readonly byRoom = new Map<number, Call>();
   /** userID → the call that user is ringing in or joined to. */
@@ -101,12 +116,13 @@ export class CallEngine {
     );
     this.calls.set(call.inviteID, call);
     this.byRoom.set(call.roomID, call);
-    call.members.set(sponsor, { userID: sponsor, state: 'joined', media: msg.media ?? NO_MEDIA, batch: -1 });
+    this.events.emit('callCreated', call);
+    this.addMember(call, { userID: sponsor, state: 'joined', media: msg.media ?? NO_MEDIA, batch: -1 });
     this.activeCall.set(sponsor, call);
     const batch = call.newBatch();
     for (const userID of invitees) {
       const busy = this.activeCall.has(userID);
-      call.members.set(userID, { userID, state: busy ? 'busy' : 'ringing', media: NO_MEDIA, batch });
+      this.addMember(call, { userID, state: busy ? 'busy' : 'ringing', media: NO_MEDIA, batch });
       if (!busy) this.activeCall.set(userID, call);
     }
     this.log.info(
@@ -156,7 +172,7 @@ export class CallEngine {
       const busy = this.activeCall.has(id);
       const m: Member = { userID: id, state: busy ? 'busy' : 'ringing', media: NO_MEDIA, batch };
       call.members.delete(id); // re-insert so the invitee order follows invitation order
-      call.members.set(id, m);
+      this.addMember(call, m);
       if (busy) {
         this.log.info({ event: 'call.busy', inviteID: call.inviteID, userID: id }, 'invitee busy');
         this.notifyJoined(call, { t: 'busy', inviteID: call.inviteID, userID: id });
@@ -196,7 +212,7 @@ export class CallEngine {
     if (this.activeCall.has(userID)) throw new ProtocolError(ErrorCode.SELF_BUSY, 'you are already ringing or in a call; hang up first');
     this.checkSize(call.inState('ringing').length + call.inState('joined').length + 1);
     const member: Member = existing ?? { userID, state: 'ringing', media: NO_MEDIA, batch: -1 };
-    call.members.set(userID, member);
+    if (!existing) this.addMember(call, member);
     this.activeCall.set(userID, call);
     return this.admit(call, member, msg.media, 'call.joined');
   }
@@ -284,9 +300,20 @@ export class CallEngine {
 
   // ---- internals ----
 
+  private addMember(call: Call, member: Member): void {
+    call.members.set(member.userID, member);
+    this.events.emit('memberChanged', call, member, null);
+  }
+
+  private setState(call: Call, member: Member, state: MemberState): void {
+    const from = member.state;
+    member.state = state;
+    this.events.emit('memberChanged', call, member, from);
+  }
+
   /** Makes a member a participant and tells everyone already in. */
   private admit(call: Call, member: Member, media: MediaState | undefined, event: string): AcceptResult {
-    member.state = 'joined';
+    this.setState(call, member, 'joined');
     member.media = media ?? NO_MEDIA;
     call.connectedAt ??= this.clock.now();
     this.log.info({ event, inviteID: call.inviteID, userID: member.userID }, 'participant joined');
@@ -352,7 +379,7 @@ export class CallEngine {
     const expired = call.inState('ringing').filter((m) => m.batch === batch);
     if (expired.length === 0) return;
     for (const m of expired) {
-      m.state = 'no_answer';
+      this.setState(call, m, 'no_answer');
       this.activeCall.delete(m.userID);
       this.delivery.send(m.userID, { t: 'timedOut', inviteID: call.inviteID });
     }
@@ -370,7 +397,7 @@ export class CallEngine {
   }
 
   private decline(call: Call, member: Member, outcome: 'rejected' | 'busy'): void {
-    member.state = outcome;
+    this.setState(call, member, outcome);
     this.activeCall.delete(member.userID);
     this.clearBatchIfDone(call, member.batch);
     this.log.info({ event: outcome === 'busy' ? 'call.busy' : 'call.rejected', inviteID: call.inviteID, userID: member.userID }, `invitee ${outcome}`);
@@ -388,13 +415,13 @@ export class CallEngine {
     if (member.userID === call.sponsor && call.connectedAt === undefined) {
       // Nobody answered yet: the sponsor hanging up cancels the invitation for everyone.
       // The sponsor already knows (its own request or disconnect), so it gets no `ended`.
-      member.state = 'left';
+      this.setState(call, member, 'left');
       this.activeCall.delete(member.userID);
       this.log.info({ event: 'call.cancelled', inviteID: call.inviteID, reason }, 'sponsor cancelled');
       this.end(call, 'cancelled');
       return;
     }
-    member.state = 'left';
+    this.setState(call, member, 'left');
     this.activeCall.delete(member.userID);
     this.log.info({ event: 'call.left', inviteID: call.inviteID, userID: member.userID, reason }, 'participant left');
     this.notifyJoined(call, { t: 'left', inviteID: call.inviteID, userID: member.userID });
@@ -421,10 +448,10 @@ export class CallEngine {
     const duration = this.durationOf(call);
     for (const m of call.members.values()) {
       if (m.state === 'ringing') {
-        m.state = 'cancelled';
+        this.setState(call, m, 'cancelled');
         this.delivery.send(m.userID, { t: 'cancelled', inviteID: call.inviteID, sponsor: call.sponsor });
       } else if (m.state === 'joined') {
-        m.state = 'left';
+        this.setState(call, m, 'left');
         this.delivery.send(m.userID, {
           t: 'ended',
           inviteID: call.inviteID,
@@ -450,6 +477,7 @@ export class CallEngine {
       },
       'call ended',
     );
+    this.events.emit('callEnded', call, reason);
   }
 
   private durationOf(call: Call): number {

@@ -13,7 +13,8 @@ export interface RouterDeps {
   auth: Authenticator;
   registry: SessionRegistry;
   engine: CallEngine;
-  iceServers: () => IceServerConfig[];
+  /** ICE servers for a user (TURN credentials are per user and short-lived). */
+  iceServers: (userID: string) => IceServerConfig[];
   log: Logger;
 }
 
@@ -86,7 +87,7 @@ export class MessageRouter {
       this.endSession(session, 'logout');
       session.close(CloseCode.SIG_EXPIRED, 'UserSig expired');
     });
-    const result: LoginResult = { userID, serverTime: Date.now(), sigExpiresAt: expiresAt, iceServers: this.d.iceServers() };
+    const result: LoginResult = { userID, serverTime: Date.now(), sigExpiresAt: expiresAt, iceServers: this.d.iceServers(userID) };
     session.reply(rid, result);
     log.info({ event: 'session.login', userID, session: session.id }, 'logged in');
     engine.userOnline(userID);
