@@ -214,15 +214,17 @@ describe('1:1 call flows (the spec event table)', () => {
     await expect(bob.sdk.call({ userID: 'alice', type: 1 })).rejects.toMatchObject({ code: ErrorCode.NOT_LOGGED_IN });
   });
 
-  it('disconnecting (socket lost) mid-call ends the call for the peer', async () => {
-    server = await startTestServer();
+  it('a connection lost for good (no reconnect) ends the call for the peer after the grace period', async () => {
+    server = await startTestServer({ reconnectGraceMs: 300 });
     const alice = await client('alice');
-    const bob = await client('bob');
+    const bob = await client('bob', { reconnect: false });
     await connect(alice, bob);
     // Simulate a crash of bob's page: close the raw socket under the SDK.
     (bob.sdk as any).signal.ws.close();
-    await alice.waitFor(EVENT.CALL_END);
     await bob.waitFor(EVENT.ERROR, (e) => e.code === ErrorCode.CONNECTION_FAILED);
+    await alice.waitFor(EVENT.USER_LEAVE, (p) => p.userID === 'bob');
+    await alice.waitFor(EVENT.CALL_END);
+    expect(alice.count(EVENT.KICKED_OUT)).toBe(0);
   });
 
   it('connects without preparing media while ringing (prepareMediaWhileRinging: false)', async () => {

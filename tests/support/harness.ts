@@ -19,7 +19,7 @@ export function sig(userID: string, expire = 3600): string {
 
 export interface Recorded { event: string; payload: any; at: number }
 
-const ALL_EVENTS = [...new Set<string>([...Object.values(EVENT), ...Object.values(TUICallEvent)])];
+const ALL_EVENTS = [...new Set<string>([...Object.values(EVENT), ...Object.values(TUICallEvent), 'onConnectionStateChanged'])];
 
 /** A logged-in (or not yet) SDK instance that records every event it emits. */
 export class TestClient {

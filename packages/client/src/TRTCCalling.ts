@@ -27,9 +27,36 @@ export interface TRTCCallingOptions {
    * phone rings, sending nothing real until accept(). accept() then only unmutes. Default true.
    */
   prepareMediaWhileRinging?: boolean;
+  /**
+   * Reconnect by itself when the connection to the server drops, and resume the session (no
+   * KICKED_OUT, no lost events; calls and their media go on). `false` turns it off.
+   * Default: keep trying for 60 s with backoff.
+   */
+  reconnect?: false | { maxDurationMs?: number };
   /** Accepted for compatibility with trtc-calling-js ≥0.10.2 and ignored: OpenCall needs no TIM instance. */
   tim?: unknown;
 }
+
+/** OpenCall extra event: the signaling connection state (`onConnectionStateChanged`). */
+export interface ConnectionStateEvent {
+  state: 'reconnecting' | 'connected' | 'disconnected';
+  /** On 'connected' after a reconnect: true if the session (and any call) was resumed. */
+  resumed?: boolean;
+}
+
+/** The login this instance holds, for reconnecting. */
+interface SessionInfo {
+  userID: string;
+  userSig: string;
+  url: string;
+  WebSocketImpl: WebSocketCtor;
+  rtc: RtcImplementation | null;
+  resumeToken: string;
+  /** Highest event `seq` received: what a resume asks the server to replay after. */
+  lastSeq: number;
+}
+
+const CONNECTION_STATE_EVENT = 'onConnectionStateChanged';
 
 /** `call()` parameters; `timeout` is the v0 form (seconds, 0 = never), v1 uses 30 s. */
 export interface CallParams {
@@ -91,6 +118,7 @@ export class TRTCCalling {
   private selfID: string | null = null;
   private videoProfile: VideoProfile = '480p';
   private loggingIn: Promise<unknown> | null = null;
+  private session: SessionInfo | null = null;
   private readonly views = new VideoViews();
   private readonly remoteAudio = new RemoteAudio();
 
@@ -419,9 +447,10 @@ export class TRTCCalling {
     try {
       // Wire up in onResult, synchronously: frames queued for us (an invitation that rang while
       // we were offline) arrive right behind the login answer.
-      await signal.request<LoginResult>({ t: 'login', sdkAppId: Number(this.options.SDKAppID), userID, userSig }, (result) =>
-        this.attach(signal, userID, rtc, result),
-      );
+      await signal.request<LoginResult>({ t: 'login', sdkAppId: Number(this.options.SDKAppID), userID, userSig }, (result) => {
+        this.session = { userID, userSig, url, WebSocketImpl, rtc, resumeToken: result.resumeToken, lastSeq: 0 };
+        this.attach(signal, userID, rtc, result);
+      });
     } catch (err) {
       if (this.signal === signal) this.reset();
       else signal.close();
@@ -452,16 +481,84 @@ export class TRTCCalling {
     this.local = local;
     this.controller = controller;
     this.selfID = userID;
+    this.wire(signal);
+    this.emitter.emit(EVENT.SDK_READY, { userID });
+  }
+
+  /** Routes a connection's frames to the controller and watches it for loss. */
+  private wire(signal: SignalClient): void {
     signal.on('frame', (f) => {
+      const seq = (f as { seq?: number }).seq;
+      if (seq !== undefined && this.session) {
+        if (seq <= this.session.lastSeq) return; // already handled (replay overlap)
+        this.session.lastSeq = seq;
+      }
       if (f.t === 'kicked') return this.onSessionLost('kicked');
       if (f.t === 'sigExpired') return this.onSessionLost('sigExpired');
-      controller.onFrame(f);
+      this.controller?.onFrame(f);
     });
     signal.on('error', (err) => this.emitError(err));
-    signal.on('close', () => {
-      if (this.signal === signal) this.onSessionLost('disconnected');
+    signal.on('close', ({ code }) => {
+      if (this.signal !== signal) return;
+      if (code === 4001) return this.onSessionLost('kicked');
+      if (code === 4002) return this.onSessionLost('sigExpired');
+      if (this.options.reconnect === false || !this.session) return this.onSessionLost('disconnected');
+      void this.reconnect(signal);
     });
-    this.emitter.emit(EVENT.SDK_READY, { userID });
+  }
+
+  /**
+   * The connection dropped: reconnect with backoff and resume the session. If the server no
+   * longer knows it (restarted, or we were away past its grace period), log in afresh: a
+   * call in progress then ends here (CALL_END), since the server ended it for the others.
+   */
+  private async reconnect(lost: SignalClient): Promise<void> {
+    const sess = this.session!;
+    const limit = (this.options.reconnect || {}).maxDurationMs ?? 60_000;
+    const started = Date.now();
+    this.emitter.emit(CONNECTION_STATE_EVENT, { state: 'reconnecting' } satisfies ConnectionStateEvent);
+    for (let attempt = 0; this.signal === lost && this.session === sess && Date.now() - started < limit; attempt++) {
+      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt) * (0.75 + Math.random() / 2)));
+      if (this.signal !== lost || this.session !== sess) return;
+      let next: SignalClient;
+      try {
+        next = await SignalClient.connect(sess.url, sess.WebSocketImpl, 5000);
+      } catch {
+        continue;
+      }
+      if (this.signal !== lost || this.session !== sess) return next.close();
+      try {
+        await next.request<LoginResult>(
+          { t: 'login', sdkAppId: Number(this.options.SDKAppID), userID: sess.userID, userSig: sess.userSig, resume: { token: sess.resumeToken, lastSeq: sess.lastSeq } },
+          (result) => this.resumeOn(next, result),
+        );
+        return;
+      } catch (err) {
+        next.close();
+        const code = (err as CallingError).code;
+        if (code === ErrorCode.USERSIG_EXPIRED) return this.onSessionLost('sigExpired');
+        if (code === ErrorCode.USERSIG_INVALID || code === ErrorCode.USERID_INVALID || code === ErrorCode.SDKAPPID_MISMATCH) return this.onSessionLost('disconnected');
+      }
+    }
+    if (this.signal === lost && this.session === sess) this.onSessionLost('disconnected');
+  }
+
+  /** Runs synchronously with the login answer on the new connection (replayed frames follow it). */
+  private resumeOn(next: SignalClient, result: LoginResult): void {
+    const sess = this.session!;
+    sess.resumeToken = result.resumeToken;
+    if (result.resumed && this.controller) {
+      this.signal = next;
+      this.controller.setSignal(next);
+      this.wire(next);
+    } else {
+      // A new session: whatever call we were in is over for the others already.
+      this.controller?.abandon('disconnected');
+      this.local?.release();
+      sess.lastSeq = 0;
+      this.attach(next, sess.userID, sess.rtc, result);
+    }
+    this.emitter.emit(CONNECTION_STATE_EVENT, { state: 'connected', resumed: result.resumed } satisfies ConnectionStateEvent);
   }
 
   private onSessionLost(why: 'kicked' | 'sigExpired' | 'disconnected'): void {
@@ -473,6 +570,7 @@ export class TRTCCalling {
     } else if (why === 'sigExpired') {
       this.emitter.emit(TUICallEvent.onUserSigExpired, {});
     } else {
+      this.emitter.emit(CONNECTION_STATE_EVENT, { state: 'disconnected' } satisfies ConnectionStateEvent);
       this.emitError(new CallingError(ErrorCode.CONNECTION_FAILED, 'lost the connection to the server'));
     }
   }
@@ -502,6 +600,7 @@ export class TRTCCalling {
     this.local?.release();
     this.local = null;
     this.selfID = null;
+    this.session = null;
     signal?.close();
   }
 

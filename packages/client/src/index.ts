@@ -8,7 +8,7 @@ import { TRTCCalling } from './TRTCCalling.js';
 
 export default TRTCCalling;
 export { TRTCCalling };
-export type { TRTCCallingOptions, CallParams, GroupCallParams, AcceptParams, RejectParams, ViewParams, StopViewParams } from './TRTCCalling.js';
+export type { ConnectionStateEvent, TRTCCallingOptions, CallParams, GroupCallParams, AcceptParams, RejectParams, ViewParams, StopViewParams } from './TRTCCalling.js';
 export { EVENT, TUICallEvent } from './events.js';
 export type * from './events.js';
 export { CallingError, ErrorCode } from './errors.js';

@@ -69,7 +69,7 @@ export class TRTCCalling extends BaseTRTCCalling {
 
 export default TRTCCalling;
 export { createSyntheticMediaDevices, type SyntheticMediaOptions };
-export type { TRTCCallingOptions, CallParams, GroupCallParams, AcceptParams, RejectParams, ViewParams, StopViewParams } from './TRTCCalling.js';
+export type { ConnectionStateEvent, TRTCCallingOptions, CallParams, GroupCallParams, AcceptParams, RejectParams, ViewParams, StopViewParams } from './TRTCCalling.js';
 export { EVENT, TUICallEvent } from './events.js';
 export type * from './events.js';
 export { CallingError, ErrorCode } from './errors.js';

@@ -60,6 +60,8 @@ export const loginSchema = z
     sdkAppId: z.number().int().min(0).max(2 ** 32),
     userID: z.string().max(256),
     userSig: z.string().min(1).max(4096),
+    /** Reconnecting: the token from the previous login and the last event `seq` received. */
+    resume: z.object({ token: z.string().min(1).max(64), lastSeq: z.number().int().min(0).max(2 ** 53) }).strict().optional(),
   })
   .strict();
 

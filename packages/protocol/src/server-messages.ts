@@ -20,6 +20,10 @@ export interface LoginResult {
   sigExpiresAt: number;
   /** ICE servers the client should use (STUN/TURN), possibly with short-lived credentials. */
   iceServers: IceServerConfig[];
+  /** Present this (with the last `seq` seen) when reconnecting, to resume this session. */
+  resumeToken: string;
+  /** True when a `resume` was honoured: missed events follow, calls go on. */
+  resumed: boolean;
 }
 
 export interface IceServerConfig { urls: string | string[]; username?: string; credential?: string }
@@ -117,4 +121,7 @@ export type ServerEventFrame =
   | InviteeListFrame
   | CallTypeFrame;
 
-export type ServerFrame = ResponseFrame | ErrorFrame | ServerEventFrame;
+/** Event frames carry `seq`, increasing per user session, so a reconnecting client can say what it has. */
+export type SequencedEventFrame = ServerEventFrame & { seq?: number };
+
+export type ServerFrame = ResponseFrame | ErrorFrame | SequencedEventFrame;

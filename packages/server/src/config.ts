@@ -16,6 +16,11 @@ export interface ServerOptions {
   secretKey: string;
   /** Most invitees one call may have. Default 16. */
   maxInvitees?: number;
+  /**
+   * How long a user whose connection dropped stays present (calls kept, events buffered) for
+   * the client to reconnect and resume, in ms. Default 10000; 0 ends their calls at once.
+   */
+  reconnectGraceMs?: number;
   /** Most people in a mesh call (every pair has its own connection). Default 4. */
   meshMaxParticipants?: number;
   /** Identifier whose UserSig grants access to the admin REST API. Default 'administrator'. */
@@ -54,6 +59,7 @@ const envSchema = z.object({
   OPENCALL_SDKAPPID: z.coerce.number().int().min(0).max(2 ** 32).optional(),
   OPENCALL_SECRET: z.string().min(1).optional(),
   OPENCALL_MAX_INVITEES: z.coerce.number().int().min(1).max(256).default(16),
+  OPENCALL_RECONNECT_GRACE_MS: z.coerce.number().int().min(0).max(10 * 60_000).default(10_000),
   OPENCALL_MESH_MAX: z.coerce.number().int().min(2).max(16).default(4),
   OPENCALL_DEV_USERSIG: z.enum(['0', '1', 'true', 'false']).optional(),
   OPENCALL_STATIC_DIR: z.string().optional(),
@@ -104,6 +110,7 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       secretKey,
       maxInvitees: e.OPENCALL_MAX_INVITEES,
       meshMaxParticipants: e.OPENCALL_MESH_MAX,
+      reconnectGraceMs: e.OPENCALL_RECONNECT_GRACE_MS,
       adminUserID: e.OPENCALL_ADMIN_ID,
       devUserSig,
       ...(e.OPENCALL_STATIC_DIR !== undefined && { staticDir: e.OPENCALL_STATIC_DIR }),
@@ -141,6 +148,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     secretKey: o.secretKey,
     maxInvitees: o.maxInvitees ?? 16,
     meshMaxParticipants: o.meshMaxParticipants ?? 4,
+    reconnectGraceMs: o.reconnectGraceMs ?? 10_000,
     adminUserID: o.adminUserID ?? 'administrator',
     devUserSig: o.devUserSig ?? false,
     staticDir: o.staticDir,

@@ -47,6 +47,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     auth,
     registry,
     engine,
+    reconnectGraceMs: o.reconnectGraceMs,
     iceServers: createIceServerProvider({ iceServers: o.iceServers }),
     log,
   });

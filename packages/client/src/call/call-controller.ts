@@ -84,6 +84,11 @@ export class CallController {
     d.local.onSendTrackChanged = (kind, track) => void this.current?.media.updateSendTrack(kind, track);
   }
 
+  /** After a reconnect the session continues on a new connection. */
+  setSignal(signal: SignalClient): void {
+    this.d.signal = signal;
+  }
+
   get inCall(): boolean {
     return this.current !== null;
   }

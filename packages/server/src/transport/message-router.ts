@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ErrorCode, type ClientMessage, type IceServerConfig, type LoginResult } from '@opencall/protocol';
+import { ErrorCode, type ClientMessage, type ClientMessageOf, type IceServerConfig, type LoginResult } from '@opencall/protocol';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CallEngine, GoneReason } from '../calls/call-engine.js';
 import { ProtocolError } from '../errors.js';
@@ -16,6 +16,8 @@ export interface RouterDeps {
   /** ICE servers for a user (TURN credentials are per user and short-lived). */
   iceServers: (userID: string) => IceServerConfig[];
   log: Logger;
+  /** How long a user whose connection dropped keeps their calls, waiting to reconnect. */
+  reconnectGraceMs: number;
 }
 
 /** Turns one validated client message into session and call-engine operations. */
@@ -23,7 +25,7 @@ export class MessageRouter {
   constructor(private readonly d: RouterDeps) {}
 
   handle(session: Session, msg: ClientMessage): void {
-    if (msg.t === 'login') return this.login(session, msg.rid, msg.sdkAppId, msg.userID, msg.userSig);
+    if (msg.t === 'login') return this.login(session, msg.rid, msg);
     if (msg.t === 'ping') return session.reply(msg.rid, { serverTime: Date.now() });
     const userID = session.userID;
     if (userID === null) throw new ProtocolError(ErrorCode.NOT_LOGGED_IN, `log in before sending "${msg.t}"`);
@@ -59,35 +61,57 @@ export class MessageRouter {
     }
   }
 
-  /** The socket closed: the user is gone unless a newer session already took over. */
+  /** The socket closed: the user may come back within the grace period, else they are gone. */
   disconnected(session: Session): void {
     session.closed = true;
     session.clearSigExpiry();
-    this.endSession(session, 'disconnected');
+    const userID = session.userID;
+    if (userID === null) return;
+    const { registry, engine, log, reconnectGraceMs } = this.d;
+    const held = registry.detach(session, reconnectGraceMs, (gone) => {
+      log.info({ event: 'session.end', userID: gone, reason: 'disconnected' }, 'session ended (no reconnect in time)');
+      engine.userGone(gone, 'disconnected');
+    });
+    if (held) log.info({ event: 'session.detached', userID, session: session.id, graceMs: reconnectGraceMs }, 'connection lost; waiting for a reconnect');
   }
 
-  private login(session: Session, rid: number, sdkAppId: number, userID: string, userSig: string): void {
+  private login(session: Session, rid: number, m: ClientMessageOf<'login'>): void {
     if (session.userID !== null) throw new ProtocolError(ErrorCode.ALREADY_LOGGED_IN, `already logged in as ${session.userID}`);
-    const expiresAt = this.d.auth.authenticate(sdkAppId, userID, userSig);
+    const { userID } = m;
+    const expiresAt = this.d.auth.authenticate(m.sdkAppId, userID, m.userSig);
     const { registry, engine, log } = this.d;
-    const previous = registry.get(userID);
+    const armExpiry = () =>
+      session.armSigExpiry(expiresAt, () => {
+        session.send({ t: 'sigExpired' });
+        this.endSession(session, 'logout');
+        session.close(CloseCode.SIG_EXPIRED, 'UserSig expired');
+      });
+    if (m.resume) {
+      const r = registry.resume(session, userID, m.resume.token, m.resume.lastSeq);
+      if (r.ok) {
+        armExpiry();
+        const result: LoginResult = { userID, serverTime: Date.now(), sigExpiresAt: expiresAt, iceServers: this.d.iceServers(userID), resumeToken: r.token, resumed: true };
+        session.reply(rid, result);
+        for (const f of r.replay) session.send(f);
+        log.info({ event: 'session.resumed', userID, session: session.id, replayed: r.replay.length }, 'session resumed');
+        return;
+      }
+    }
+    const { token, previous } = registry.bind(session, userID);
     if (previous) {
       // One login per user (the spec's behaviour): the older one is told and closed,
       // and leaves its calls; invitations still ringing move to the new session.
-      previous.send({ t: 'kicked', reason: 'login_elsewhere' });
-      registry.unbind(previous);
-      previous.userID = null;
-      previous.close(CloseCode.KICKED, 'logged in elsewhere');
+      const old = previous.conn;
+      if (old && old !== session) {
+        old.send({ t: 'kicked', reason: 'login_elsewhere' });
+        old.userID = null;
+        old.close(CloseCode.KICKED, 'logged in elsewhere');
+      }
       engine.userGone(userID, 'kicked');
-      log.info({ event: 'session.kicked', userID, session: previous.id }, 'older session kicked out');
+      log.info({ event: 'session.kicked', userID, session: old?.id }, 'older session replaced');
     }
-    registry.bind(session, userID);
-    session.armSigExpiry(expiresAt, () => {
-      session.send({ t: 'sigExpired' });
-      this.endSession(session, 'logout');
-      session.close(CloseCode.SIG_EXPIRED, 'UserSig expired');
-    });
-    const result: LoginResult = { userID, serverTime: Date.now(), sigExpiresAt: expiresAt, iceServers: this.d.iceServers(userID) };
+    armExpiry();
+    const result: LoginResult = { userID, serverTime: Date.now(), sigExpiresAt: expiresAt, iceServers: this.d.iceServers(userID), resumeToken: token, resumed: false };
     session.reply(rid, result);
     log.info({ event: 'session.login', userID, session: session.id }, 'logged in');
     engine.userOnline(userID);
