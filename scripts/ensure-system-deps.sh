@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs before `npm test`: the tests start real Janus, coturn, Redis and Chromium processes.
+# Runs before `npm test`: the tests start real Janus, coturn, Redis, PostgreSQL and Chromium processes.
 # Installs the missing Debian packages when run as root (CI, containers); otherwise says what to run.
 set -euo pipefail
 missing=()
@@ -8,6 +8,7 @@ command -v turnserver >/dev/null 2>&1 || [ -x /usr/bin/turnserver ] || missing+=
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing Debian packages the tests need: ${missing[*]}"

@@ -1,23 +1,36 @@
 /**
- * Test helper: runs a throw-away Janus instance on loopback.
+ * Test helper: runs a throw-away Janus instance.
  *
  * Uses the Debian `janus` package (apt-get install janus) and the config
  * templates in config/janus/, substituting fresh ports and secrets so several
  * test files (or several checkouts) can run Janus side by side.
+ *
+ * Two network set-ups:
+ * - netns (default when root + iproute2, or `startJanus({ netns: true })`): Janus runs inside its own test
+ *   network namespace (tests/support/netns.ts) with its WebSocket API and ICE
+ *   on the namespace end of a veth pair; peers in the test process use the
+ *   host end ({@link JanusInstance.clientIp}). Media never touches a real
+ *   interface. Needs root + iproute2.
+ * - legacy (`netns: false`, or no root): API on 127.0.0.1 and ICE on one host-local IPv4 of a real
+ *   interface, because Janus refuses to gather on loopback interfaces.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createNetns, netnsSupported, type NetNamespace } from './netns.js';
 
 /** A running Janus instance. */
 export interface JanusInstance {
-  /** `ws://127.0.0.1:<port>` for the Janus API (subprotocol `janus-protocol`). */
+  /**
+   * `ws://<ip>:<port>` for the Janus API (subprotocol `janus-protocol`): 127.0.0.1, or the
+   * namespace-side veth address in netns mode.
+   */
   wsUrl: string;
   /** Value Janus expects in every request's `apisecret` field. */
   apiSecret: string;
@@ -25,13 +38,26 @@ export interface JanusInstance {
   logFile: string;
   /**
    * The only address Janus gathers ICE candidates on. Janus refuses loopback
-   * interfaces for ICE, so this is a host-local IPv4 (see config/janus/README.md);
-   * peers should trickle only candidates on this address or 127.0.0.1.
+   * interfaces for ICE, so this is the namespace-side veth address in netns mode, else a
+   * host-local IPv4 (see config/janus/README.md).
    */
   iceIp: string;
+  /**
+   * The local address wrtc peers in the test process should keep their ICE candidates on
+   * (trickle only candidates with this IP): the host end of the veth in netns mode, else
+   * {@link iceIp} itself.
+   */
+  clientIp: string;
+  /** The namespace Janus runs in (netns mode only); removed by {@link stop} if startJanus made it. */
+  netns?: NetNamespace;
   /** Time from spawn until the WebSocket port accepted connections. */
   startupMs: number;
-  /** SIGTERM, then SIGKILL after a grace period; removes the temp config dir. Idempotent. */
+  /** Process id of Janus itself (for CPU measurements via /proc/<pid>/stat). */
+  pid: number | undefined;
+  /**
+   * SIGTERM, then SIGKILL after a grace period; removes the temp config dir and the namespace
+   * startJanus created (not one passed in). Idempotent.
+   */
   stop(): Promise<void>;
 }
 
@@ -41,12 +67,23 @@ export interface StartJanusOptions {
   debugLevel?: number;
   /** Max time to wait for the WebSocket port (default 10 s). */
   startTimeoutMs?: number;
+  /**
+   * Run Janus inside a private network namespace: `true` creates one (and {@link JanusInstance.stop}
+   * removes it), or pass one from {@link createNetns} (the caller removes it). `false` forces the
+   * legacy loopback + host-address set-up. Default: `true` when running as root with iproute2
+   * (unless $OPENCALL_JANUS_NETNS=0), else `false`.
+   */
+  netns?: boolean | NetNamespace;
 }
 
 const JANUS_BIN = process.env.JANUS_BIN ?? '/usr/bin/janus';
 const CONFIG_TEMPLATE_DIR = fileURLToPath(new URL('../../config/janus/', import.meta.url));
 /** Enough for a handful of PeerConnections (Janus bundles and rtcp-muxes, so one port each). */
 const RTP_RANGE_SIZE = 64;
+/** Inside a private namespace nothing else binds ports, so fixed values are safe. */
+const NETNS_WS_PORT = 8188;
+const NETNS_RTP_MIN = 20_000;
+const NETNS_RTP_MAX = 20_999;
 const STOP_GRACE_MS = 3_000;
 
 /** Starts Janus and resolves once its WebSocket API accepts connections. */
@@ -55,9 +92,51 @@ export async function startJanus(options: StartJanusOptions = {}): Promise<Janus
     throw new Error(`Janus binary not found at ${JANUS_BIN}: install janus from Debian (apt-get install -y janus)`);
   }
   const libDir = findJanusLibDir();
-  const iceIp = findIceIp();
-  const wsPort = await freeTcpPort();
-  const rtpMin = await freeUdpRange(RTP_RANGE_SIZE);
+  // Default: a private namespace whenever this process may create one (root + iproute2), so
+  // test media never goes to a real interface's address; `netns: false` forces the legacy set-up.
+  const wantNetns = options.netns ?? (process.env.OPENCALL_JANUS_NETNS !== '0' && netnsSupported());
+  const ownNetns = wantNetns === true;
+  const netns: NetNamespace | undefined =
+    wantNetns === true ? await createNetns() : wantNetns === false ? undefined : wantNetns;
+  // From here on, anything that throws must not leave the namespace behind.
+  const dropNetns = async () => {
+    if (ownNetns) await netns?.remove();
+  };
+
+  let iceIp: string;
+  let clientIp: string;
+  let wsHost: string;
+  let wsPort: number;
+  let rtpMin: number;
+  let rtpMax: number;
+  let iceEnforce: string;
+  let wsAcl: string;
+  try {
+    if (netns) {
+      iceIp = netns.nsIp;
+      clientIp = netns.hostIp;
+      wsHost = netns.nsIp;
+      wsPort = NETNS_WS_PORT;
+      rtpMin = NETNS_RTP_MIN;
+      rtpMax = NETNS_RTP_MAX;
+      // By interface name: the veth is the only non-loopback interface in the namespace anyway.
+      iceEnforce = netns.nsIf;
+      // Only the test process (via the host end of the veth) may use the API.
+      wsAcl = netns.hostIp;
+    } else {
+      iceIp = findIceIp();
+      clientIp = iceIp;
+      wsHost = '127.0.0.1';
+      wsPort = await freeTcpPort();
+      rtpMin = await freeUdpRange(RTP_RANGE_SIZE);
+      rtpMax = rtpMin + RTP_RANGE_SIZE - 1;
+      iceEnforce = iceIp;
+      wsAcl = '127.0.0.1';
+    }
+  } catch (err) {
+    await dropNetns();
+    throw err;
+  }
   const apiSecret = randomBytes(18).toString('base64url');
   const dir = await mkdtemp(join(tmpdir(), 'opencall-janus-'));
   const logFile = join(dir, 'janus.log');
@@ -67,65 +146,92 @@ export async function startJanus(options: StartJanusOptions = {}): Promise<Janus
     JANUS_LIB_DIR: libDir,
     API_SECRET: apiSecret,
     ADMIN_SECRET: randomBytes(18).toString('base64url'),
+    INTERFACE: wsHost,
+    WS_IP: wsHost,
+    WS_ACL: wsAcl,
     WS_PORT: String(wsPort),
     RTP_PORT_MIN: String(rtpMin),
-    RTP_PORT_MAX: String(rtpMin + RTP_RANGE_SIZE - 1),
-    ICE_ENFORCE_LIST: iceIp,
+    RTP_PORT_MAX: String(rtpMax),
+    ICE_ENFORCE_LIST: iceEnforce,
   };
-  for (const name of await readdir(CONFIG_TEMPLATE_DIR)) {
-    if (!name.endsWith('.jcfg')) continue;
-    const text = (await readFile(join(CONFIG_TEMPLATE_DIR, name), 'utf8')).replace(
-      /@([A-Z0-9_]+)@/g,
-      (whole, key: string) => {
-        const v = values[key];
-        if (v === undefined) throw new Error(`config/janus/${name}: unknown placeholder ${whole}`);
-        return v;
-      },
-    );
-    await writeFile(join(dir, name), text);
+  try {
+    for (const name of await readdir(CONFIG_TEMPLATE_DIR)) {
+      if (!name.endsWith('.jcfg')) continue;
+      const text = (await readFile(join(CONFIG_TEMPLATE_DIR, name), 'utf8')).replace(
+        /@([A-Z0-9_]+)@/g,
+        (whole, key: string) => {
+          const v = values[key];
+          if (v === undefined) throw new Error(`config/janus/${name}: unknown placeholder ${whole}`);
+          return v;
+        },
+      );
+      await writeFile(join(dir, name), text);
+    }
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    await dropNetns();
+    throw err;
   }
 
   const debugLevel = options.debugLevel ?? Number(process.env.JANUS_DEBUG_LEVEL ?? 4);
   const t0 = performance.now();
-  const child = spawn(
+  const janusArgv = [
     JANUS_BIN,
-    [
-      '-F', dir, // configs folder: plugins/transports read their .jcfg from here
-      '-C', join(dir, 'janus.jcfg'),
-      '-L', logFile,
-      '-N', // no stdout logging; everything goes to the log file
-      '-o', // no ANSI colours
-      '-d', String(debugLevel),
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+    '-F', dir, // configs folder: plugins/transports read their .jcfg from here
+    '-C', join(dir, 'janus.jcfg'),
+    '-L', logFile,
+    '-N', // no stdout logging; everything goes to the log file
+    '-o', // no ANSI colours
+    '-d', String(debugLevel),
+  ];
+  // `ip netns exec` execs in place (no extra fork), so child.pid is Janus itself and signals reach it.
+  const [cmd, ...args] = netns ? netns.wrap(janusArgv) : janusArgv;
+  const child = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-4_000);
   });
   // If the test process dies without calling stop(), do not leave Janus behind.
-  const killOnExit = () => child.kill('SIGKILL');
+  const killOnExit = () => {
+    child.kill('SIGKILL');
+    if (process.env.JANUS_KEEP_TMP !== '1') rmSync(dir, { recursive: true, force: true });
+  };
   process.once('exit', killOnExit);
 
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       process.off('exit', killOnExit);
-      await terminate(child);
-      if (process.env.JANUS_KEEP_TMP !== '1') await rm(dir, { recursive: true, force: true });
+      try {
+        await terminate(child);
+      } finally {
+        await dropNetns();
+        if (process.env.JANUS_KEEP_TMP !== '1') await rm(dir, { recursive: true, force: true });
+      }
     })();
     return stopped;
   };
 
   try {
-    await waitForTcp(wsPort, child, options.startTimeoutMs ?? 10_000);
+    await waitForTcp(wsHost, wsPort, child, options.startTimeoutMs ?? 10_000);
   } catch (err) {
     const log = await readFile(logFile, 'utf8').catch(() => '');
     await stop();
     const tail = (log + stderr).split('\n').slice(-30).join('\n');
     throw new Error(`${(err as Error).message}\n--- janus output (tail) ---\n${tail}`);
   }
-  return { wsUrl: `ws://127.0.0.1:${wsPort}`, apiSecret, iceIp, logFile, startupMs: performance.now() - t0, stop };
+  const instance: JanusInstance = {
+    wsUrl: `ws://${wsHost}:${wsPort}`,
+    apiSecret,
+    iceIp,
+    clientIp,
+    logFile,
+    startupMs: performance.now() - t0,
+    pid: child.pid,
+    stop,
+  };
+  if (netns) instance.netns = netns;
+  return instance;
 }
 
 /** Debian installs plugins under /usr/lib/<multiarch triplet>/janus; accept $JANUS_LIB_DIR too. */
@@ -197,7 +303,7 @@ function udpPortFree(port: number): Promise<boolean> {
   });
 }
 
-async function waitForTcp(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+async function waitForTcp(host: string, port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited: string | undefined;
   const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
@@ -210,18 +316,18 @@ async function waitForTcp(port: number, child: ChildProcess, timeoutMs: number):
   try {
     while (Date.now() < deadline) {
       if (exited) throw new Error(exited);
-      if (await tcpAccepts(port)) return;
+      if (await tcpAccepts(host, port)) return;
       await new Promise((r) => setTimeout(r, 25));
     }
-    throw new Error(`Janus did not open ws://127.0.0.1:${port} within ${timeoutMs} ms`);
+    throw new Error(`Janus did not open ws://${host}:${port} within ${timeoutMs} ms`);
   } finally {
     child.off('exit', onExit);
   }
 }
 
-function tcpAccepts(port: number): Promise<boolean> {
+function tcpAccepts(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = connect({ port, host: '127.0.0.1' });
+    const sock = connect({ port, host });
     sock.once('connect', () => {
       sock.destroy();
       resolve(true);

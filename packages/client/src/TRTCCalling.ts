@@ -3,6 +3,7 @@ import { DEFAULT_INVITE_TIMEOUT_SECONDS, USER_ID_PATTERN, type InviteResult, typ
 import { CallController } from './call/call-controller.js';
 import { CallingError, ErrorCode, misuse } from './errors.js';
 import { EVENT, TUICallEvent } from './events.js';
+import { requestCallHistory, type CallHistoryPage, type CallHistoryParams } from './history.js';
 import { browserRtc, type RtcImplementation } from './rtc/environment.js';
 import { LocalMedia, VIDEO_PROFILES, type VideoProfile } from './rtc/local-media.js';
 import { SignalClient, signalingUrl, type WebSocketCtor } from './signal/signal-client.js';
@@ -33,6 +34,12 @@ export interface TRTCCallingOptions {
    * Default: keep trying for 60 s with backoff.
    */
   reconnect?: false | { maxDurationMs?: number };
+  /**
+   * 'relay' sends media only through the TURN servers the OpenCall server hands out (hides
+   * the users' IP addresses from each other; needs OPENCALL_TURN_SECRET or TURN credentials on
+   * the server). Default 'all': direct when possible, relayed when not.
+   */
+  iceTransportPolicy?: 'all' | 'relay';
   /** Accepted for compatibility with trtc-calling-js ≥0.10.2 and ignored: OpenCall needs no TIM instance. */
   tim?: unknown;
 }
@@ -415,6 +422,27 @@ export class TRTCCalling {
     return this.controller?.stats(userID) ?? Promise.resolve(null);
   }
 
+  /**
+   * The logged-in user's call history: calls they made or were invited to, newest first, as
+   * the server recorded them (calls still going on included, with `endedAt` null).
+   *
+   *     let page = await trtcCalling.getCallHistory({ limit: 20 });
+   *     while (page.nextCursor) page = await trtcCalling.getCallHistory({ cursor: page.nextCursor });
+   *
+   * Each {@link CallRecord} has the call's inviteID, roomID, sponsor (caller), invitees, groupID,
+   * callType and its audio/video switches, createdAt/answeredAt/endedAt (ms), duration (s),
+   * endReason, and every participant's outcome ('accepted', 'rejected', 'no_answer', 'busy',
+   * 'cancelled'; the caller 'left') with joinedAt/leftAt. `limit` is 1-100 (default 20; more
+   * reads as 100). Rejects with NOT_LOGGED_IN before login() and INVALID_ARGUMENT for a bad
+   * limit or cursor. Shape and meaning: docs/records.md.
+   */
+  getCallHistory(params?: CallHistoryParams): Promise<CallHistoryPage> {
+    return this.guard(async () => {
+      if (!this.signal || this.selfID === null) throw misuse.notLoggedIn();
+      return requestCallHistory(this.signal, params);
+    });
+  }
+
   // ---- platform hooks (Node entry overrides these) ----
 
   /** Where the WebSocket constructor comes from. */
@@ -467,6 +495,7 @@ export class TRTCCalling {
       rtc,
       local,
       iceServers: result.iceServers as RTCIceServer[],
+      iceTransportPolicy: this.options.iceTransportPolicy === 'relay' ? 'relay' : 'all',
       prepareMediaWhileRinging: this.options.prepareMediaWhileRinging !== false,
       emit: (event, payload) => this.onCallEvent(event, payload),
       reportError: (err) => this.emitError(err),

@@ -14,4 +14,5 @@ export type * from './events.js';
 export { CallingError, ErrorCode } from './errors.js';
 export type { RtcImplementation, MediaDevicesLike } from './rtc/environment.js';
 export type { VideoProfile } from './rtc/local-media.js';
+export type { CallHistoryPage, CallHistoryParams, CallRecord, CallRecordParticipant, CallOutcome, CallRecordEndReason } from './history.js';
 export type { WebSocketCtor } from './signal/signal-client.js';

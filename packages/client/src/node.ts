@@ -75,3 +75,4 @@ export type * from './events.js';
 export { CallingError, ErrorCode } from './errors.js';
 export type { RtcImplementation, MediaDevicesLike } from './rtc/environment.js';
 export type { VideoProfile } from './rtc/local-media.js';
+export type { CallHistoryPage, CallHistoryParams, CallRecord, CallRecordParticipant, CallOutcome, CallRecordEndReason } from './history.js';

@@ -135,6 +135,11 @@ export const mediaSchema = z
 
 export const pingSchema = z.object({ t: z.literal('ping'), rid: ridSchema }).strict();
 
+/** A page of your own call records, newest first (see docs/records.md); `cursor` from the previous page. */
+export const historySchema = z
+  .object({ t: z.literal('history'), rid: ridSchema, cursor: z.string().min(1).max(256).optional(), limit: z.number().int().min(1).max(100).optional() })
+  .strict();
+
 export const clientMessageSchema = z.discriminatedUnion('t', [
   loginSchema,
   logoutSchema,
@@ -148,10 +153,11 @@ export const clientMessageSchema = z.discriminatedUnion('t', [
   joinSchema,
   callTypeChangeSchema,
   pingSchema,
+  historySchema,
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type ClientMessageType = ClientMessage['t'];
 export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = [
-  'login', 'logout', 'invite', 'accept', 'reject', 'hangup', 'relay', 'media', 'addInvitees', 'join', 'callType', 'ping',
+  'login', 'logout', 'invite', 'accept', 'reject', 'hangup', 'relay', 'media', 'addInvitees', 'join', 'callType', 'ping', 'history',
 ];
 export type ClientMessageOf<T extends ClientMessageType> = Extract<ClientMessage, { t: T }>;

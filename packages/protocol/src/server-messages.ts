@@ -104,6 +104,63 @@ export interface InviteeListFrame { t: 'inviteeList'; inviteID: string; userIDLi
 /** The other party switched the call between audio and video. */
 export interface CallTypeFrame { t: 'callType'; inviteID: string; userID: string; callType: CallType }
 
+/**
+ * How one person's part in a call turned out (call records, docs/records.md).
+ * - accepted: answered (or joined); `joinedAt`/`leftAt` say when they were in the call
+ * - rejected / busy / no_answer: declined, line busy, did not answer in time
+ * - cancelled: still ringing when the call ended (the caller hung up, the call ended or the server restarted)
+ * - left: the caller, once out of the call
+ */
+export type CallOutcome = 'accepted' | 'rejected' | 'no_answer' | 'busy' | 'cancelled' | 'left';
+
+/** Why a recorded call ended: the `ended` frame's reasons, or the server stopping without ending it. */
+export type CallRecordEndReason = EndReason | 'server_restart';
+
+/** One person in a call record. Times are ms since the epoch (server clock). */
+export interface CallRecordParticipant {
+  userID: string;
+  role: 'caller' | 'invitee';
+  /** null while still open: ringing, or the caller still in the call. */
+  outcome: CallOutcome | null;
+  invitedAt: number;
+  /** First time they were in the call (the caller: when the call was made); null if never. */
+  joinedAt: number | null;
+  /** When they left the call; null while in it or if never in it. */
+  leftAt: number | null;
+}
+
+/** One call as the server recorded it; calls still going on have `endedAt` null. */
+export interface CallRecord {
+  /** The call's inviteID. */
+  inviteID: string;
+  roomID: number;
+  /** The caller. */
+  sponsor: string;
+  /** Everyone invited, in invitation order. */
+  invitees: string[];
+  groupID: string | null;
+  /** 1 audio, 2 video: the type the call started with (see typeSwitches). */
+  callType: CallType;
+  /** Audio/video switches during the call, oldest first; the last one is the type at the end. */
+  typeSwitches: { at: number; callType: CallType; userID: string | null }[];
+  createdAt: number;
+  /** When the first invitee accepted; null if nobody did. */
+  answeredAt: number | null;
+  endedAt: number | null;
+  /** Seconds from answeredAt to endedAt (what CALL_END's totalTime said); 0 if never answered, null while going on. */
+  duration: number | null;
+  endReason: CallRecordEndReason | null;
+  /** The caller first, then the invitees in invitation order. */
+  participants: CallRecordParticipant[];
+}
+
+/** Answer to `history`: a page of records, newest first. */
+export interface CallHistoryPage {
+  records: CallRecord[];
+  /** Pass as `cursor` for the next (older) page; null when this is the last page. */
+  nextCursor: string | null;
+}
+
 export type ServerEventFrame =
   | InvitedFrame
   | AcceptedFrame

@@ -3,6 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { loadConfigFromEnv } from './config.js';
 import { startServer } from './server.js';
 
+/** A shutdown (SIGTERM/SIGINT) that takes longer than this exits with code 1 regardless. */
+const FORCE_EXIT_MS = 10_000;
+
 /** `opencall-server`: configured by OPENCALL_* environment variables (see docs/configuration.md). */
 async function main(): Promise<void> {
   let config;
@@ -18,9 +21,17 @@ async function main(): Promise<void> {
   const server = await startServer(config.options);
   const stop = (signal: string) => {
     console.error(`opencall-server: ${signal}, shutting down`);
+    // Ending calls and closing sockets takes milliseconds; never hang a deployment on it.
+    setTimeout(() => {
+      console.error(`opencall-server: shutdown did not finish within ${FORCE_EXIT_MS / 1000} s; exiting anyway`);
+      process.exit(1);
+    }, FORCE_EXIT_MS).unref();
     server.close().then(
       () => process.exit(0),
-      () => process.exit(1),
+      (err) => {
+        console.error('opencall-server: error while shutting down:', err);
+        process.exit(1);
+      },
     );
   };
   process.once('SIGINT', () => stop('SIGINT'));

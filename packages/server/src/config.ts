@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { IceServerConfig } from '@opencall/protocol';
 import type { Clock } from './clock.js';
 import type { GroupStore } from './groups/group-store.js';
+import { checkIceConfig, DEFAULT_TURN_TTL_SECONDS, MAX_TURN_TTL_SECONDS, MIN_TURN_TTL_SECONDS } from './ice/ice-servers.js';
 
 /** Options of {@link startServer}. Only `sdkAppId` and `secretKey` are required. */
 export interface ServerOptions {
@@ -31,6 +32,12 @@ export interface ServerOptions {
   staticDir?: string;
   /** STUN/TURN servers handed to clients at login. Default none (host candidates only). */
   iceServers?: IceServerConfig[];
+  /** coturn's `static-auth-secret`: TURN entries of `iceServers` without credentials get per-user ones (TURN REST API). */
+  turnSecret?: string;
+  /** Lifetime of those TURN credentials in seconds. Default 3600. */
+  turnTtl?: number;
+  /** Serve Prometheus metrics at `GET /metrics`. Default true. */
+  metrics?: boolean;
   /** A pino logger to use, or a level for the built-in one. Default level 'info'. */
   logger?: Logger;
   logLevel?: string;
@@ -38,11 +45,18 @@ export interface ServerOptions {
   clock?: Clock;
   /** Group membership store. Default: in memory. */
   groups?: GroupStore;
+  /** Folder for the call records database (`opencall.sqlite`). Default none: records kept in memory. */
+  dataDir?: string;
+  /** PostgreSQL URL for call records, used instead of SQLite when set (docs/records.md). */
+  databaseUrl?: string;
 }
 
 /** Options after defaults. */
-export interface ResolvedOptions extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock' | 'groups' | 'staticDir'>> {
+export interface ResolvedOptions extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock' | 'groups' | 'staticDir' | 'dataDir' | 'databaseUrl' | 'turnSecret'>> {
+  turnSecret: string | undefined;
   staticDir: string | undefined;
+  dataDir: string | undefined;
+  databaseUrl: string | undefined;
   logLevel: string;
 }
 
@@ -65,6 +79,11 @@ const envSchema = z.object({
   OPENCALL_STATIC_DIR: z.string().optional(),
   OPENCALL_ADMIN_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('administrator'),
   OPENCALL_ICE_SERVERS: z.string().optional(),
+  OPENCALL_TURN_SECRET: z.string().min(1).optional(),
+  OPENCALL_TURN_TTL: z.coerce.number().int().min(MIN_TURN_TTL_SECONDS).max(MAX_TURN_TTL_SECONDS).default(DEFAULT_TURN_TTL_SECONDS),
+  OPENCALL_METRICS: z.enum(['0', '1', 'true', 'false']).default('1'),
+  OPENCALL_DATA_DIR: z.string().default('./.data'),
+  OPENCALL_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
   OPENCALL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
 });
@@ -102,6 +121,9 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
   if (e.OPENCALL_ICE_SERVERS) {
     iceServers = parseIceServers(e.OPENCALL_ICE_SERVERS);
   }
+  const ice = checkIceConfig({ iceServers, turnSecret: e.OPENCALL_TURN_SECRET, turnTtl: e.OPENCALL_TURN_TTL });
+  if (ice.errors.length > 0) throw new Error(`invalid configuration:\n${ice.errors.map((m) => `  OPENCALL_ICE_SERVERS: ${m}`).join('\n')}`);
+  warnings.push(...ice.warnings);
   return {
     options: {
       port: e.OPENCALL_PORT,
@@ -115,7 +137,13 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       devUserSig,
       ...(e.OPENCALL_STATIC_DIR !== undefined && { staticDir: e.OPENCALL_STATIC_DIR }),
       iceServers,
+      ...(e.OPENCALL_TURN_SECRET !== undefined && { turnSecret: e.OPENCALL_TURN_SECRET }),
+      turnTtl: e.OPENCALL_TURN_TTL,
+      metrics: e.OPENCALL_METRICS === '1' || e.OPENCALL_METRICS === 'true',
       logLevel: e.OPENCALL_LOG_LEVEL,
+      // An empty OPENCALL_DATA_DIR keeps call records in memory.
+      ...(e.OPENCALL_DATA_DIR !== '' && { dataDir: e.OPENCALL_DATA_DIR }),
+      ...(e.OPENCALL_DATABASE_URL !== undefined && { databaseUrl: e.OPENCALL_DATABASE_URL }),
     },
     warnings,
   };
@@ -153,6 +181,11 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     devUserSig: o.devUserSig ?? false,
     staticDir: o.staticDir,
     iceServers: o.iceServers ?? [],
+    turnSecret: o.turnSecret,
+    turnTtl: o.turnTtl ?? DEFAULT_TURN_TTL_SECONDS,
+    metrics: o.metrics ?? true,
     logLevel: o.logLevel ?? 'info',
+    dataDir: o.dataDir,
+    databaseUrl: o.databaseUrl,
   };
 }

@@ -9,10 +9,14 @@ import { registerPublicRoutes } from './http/public-routes.js';
 import { createHttpApp } from './http/http-app.js';
 import { createIceServerProvider } from './ice/ice-servers.js';
 import { createLogger } from './log.js';
-import { openRecords } from './records/index.js';
+import { registerMetricsRoute, ServerMetrics } from './metrics/metrics.js';
+import { openRecords, registerRecordRoutes } from './records/index.js';
 import { SessionRegistry } from './sessions/session-registry.js';
 import { CloseCode, MessageRouter } from './transport/message-router.js';
 import { WsGateway } from './transport/ws-gateway.js';
+
+/** How long shutdown waits for clients to complete the WebSocket close handshake before cutting them off. */
+const SOCKET_CLOSE_WAIT_MS = 2000;
 
 /** A running server. */
 export interface RunningServer {
@@ -28,11 +32,13 @@ export interface RunningServer {
 /** Starts the signaling server: HTTP (`/healthz`) and the WebSocket endpoint `/ws` on one port. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const o = resolveOptions(options);
+  const iceServers = createIceServerProvider({ iceServers: o.iceServers, turnSecret: o.turnSecret, turnTtl: o.turnTtl });
   const log = options.logger ?? createLogger(o.logLevel);
   const registry = new SessionRegistry();
+  const metrics = o.metrics ? new ServerMetrics({ connections: (): number => gateway.connectionCount, users: () => registry.size }) : undefined;
   const groups = options.groups ?? new MemoryGroupStore();
   const engine = new CallEngine({
-    delivery: registry,
+    delivery: metrics ? metrics.observeDelivery(registry) : registry,
     clock: options.clock ?? systemClock,
     log,
     maxInvitees: o.maxInvitees,
@@ -40,21 +46,26 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxParticipants: o.meshMaxParticipants,
     participantsLimitHint: 'mesh limit OPENCALL_MESH_MAX; configure an SFU for larger calls',
   });
-  const records = await openRecords({}, log);
+  const records = await openRecords({ dataDir: o.dataDir, databaseUrl: o.databaseUrl, clock: options.clock ?? systemClock }, log);
   records.attach(engine);
+  metrics?.attach(engine);
   const auth = new Authenticator(o.sdkAppId, o.secretKey);
   const router = new MessageRouter({
     auth,
     registry,
     engine,
+    records,
     reconnectGraceMs: o.reconnectGraceMs,
-    iceServers: createIceServerProvider({ iceServers: o.iceServers }),
+    iceServers,
     log,
   });
   const gateway = new WsGateway(router, log);
+  if (metrics) gateway.onRefused = (code) => metrics.refused(code);
   const stats = () => ({ connections: gateway.connectionCount, users: registry.size, calls: engine.size });
   const app = createHttpApp({ connections: () => gateway.connectionCount, users: () => registry.size, calls: () => engine.size });
   registerAdminRoutes(app, { auth, sdkAppId: o.sdkAppId, adminUserID: o.adminUserID, groups });
+  registerRecordRoutes(app, { auth, sdkAppId: o.sdkAppId, adminUserID: o.adminUserID, records });
+  if (metrics) registerMetricsRoute(app, metrics);
   await registerPublicRoutes(app, { sdkAppId: o.sdkAppId, secretKey: o.secretKey, devUserSig: o.devUserSig, staticDir: o.staticDir });
   app.server.on('upgrade', gateway.handleUpgrade);
   await app.listen({ port: o.port, host: o.host });
@@ -70,9 +81,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     stats,
     close() {
       closing ??= (async () => {
+        log.info({ event: 'server.stopping', calls: engine.size, connections: gateway.connectionCount }, 'OpenCall shutting down');
+        // All in one synchronous step, so no login or call can slip in between: every call ends
+        // (each participant gets its `ended`, each ringing invitee its `cancelled`), then every
+        // socket is closed with 1001 behind those frames, new upgrades get 503 and the port closes.
         engine.endAll();
         gateway.close(CloseCode.SHUTDOWN, 'server shutting down');
-        await app.close();
+        const httpClosed = app.close();
+        // Clients answer the close handshake at once; whoever does not is cut off.
+        const drained = async (ms: number) => {
+          for (const until = Date.now() + ms; gateway.connectionCount > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
+        };
+        await drained(SOCKET_CLOSE_WAIT_MS);
+        gateway.terminateAll();
+        await drained(1000);
+        await httpClosed;
         await records.close();
         log.info({ event: 'server.closed' }, 'OpenCall stopped');
       })();

@@ -65,6 +65,8 @@ export interface CallControllerDeps {
   rtc: RtcImplementation | null;
   local: LocalMedia;
   iceServers: RTCIceServer[];
+  /** 'relay' restricts media to TURN relays. Default 'all'. */
+  iceTransportPolicy?: RTCIceTransportPolicy;
   /** Open the microphone/camera and connect while ringing, so accept() only unmutes. */
   prepareMediaWhileRinging: boolean;
   emit: Emit;
@@ -518,7 +520,7 @@ export class CallController {
     if (this.d.prepareMediaWhileRinging && rtc && this.current === call) {
       for (const userID of f.joined) this.linkTo(call, userID);
       // Devices open in the background; a failure is reported when the user accepts.
-      this.openMedia(call.callType).catch(() => {});
+      this.openMedia(call.callType, false).catch(() => {});
     }
   }
 
@@ -526,6 +528,7 @@ export class CallController {
     const media = new MeshMedia({
       rtc: rtc ?? { RTCPeerConnection: unsupportedPeerConnection },
       iceServers: this.d.iceServers,
+      iceTransportPolicy: this.d.iceTransportPolicy ?? 'all',
       local: this.d.local,
       relay: (to, payload) => {
         if (this.current === call && call.inviteID) this.d.signal.send({ t: 'relay', inviteID: call.inviteID, to, payload });
@@ -545,16 +548,19 @@ export class CallController {
     this.d.signal.send({ t: 'relay', inviteID: call.inviteID, to: userID, payload: { kind: 'ready' } });
   }
 
-  /** Microphone is required; a missing camera degrades a video call to audio with an ERROR. */
-  private async openMedia(callType: CallType): Promise<void> {
+  /**
+   * Microphone is required; a missing camera degrades a video call to audio with an ERROR.
+   * `report` is false while ringing: failures then surface once, when the user accepts.
+   */
+  private async openMedia(callType: CallType, report = true): Promise<void> {
     this.requireRtc();
     await this.d.local.openMic();
     if (callType !== 2 || this.d.local.hasCamera) return;
     try {
       await this.d.local.openCamera();
     } catch (err) {
-      if (err instanceof CallingError) this.d.reportError(err);
-      else throw err;
+      if (!(err instanceof CallingError)) throw err;
+      if (report) this.d.reportError(err);
     }
   }
 

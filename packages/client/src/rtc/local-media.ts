@@ -28,6 +28,9 @@ export class LocalMedia {
   private live = false;
   private micMuted = false;
   private previewStream: MediaStream | null = null;
+  private readonly opening: Record<TrackKind, Promise<void> | null> = { audio: null, video: null };
+  /** Bumped by release(): a capture that finishes after it is stopped, not kept. */
+  private generation = 0;
 
   /** Called when a sending track appears or goes away, so peer connections can swap it in. */
   onSendTrackChanged: (kind: TrackKind, track: MediaStreamTrack | null) => void = () => {};
@@ -65,23 +68,46 @@ export class LocalMedia {
   }
 
   /** Opens the microphone if it is not open; throws 60003/60005 (or 60006 without devices). */
-  async openMic(deviceId?: string): Promise<void> {
-    if (this.mic && !deviceId) return;
-    const track = await this.capture('audio', deviceId ? { deviceId: { exact: deviceId } } : true);
-    this.replace('audio', track);
+  openMic(deviceId?: string): Promise<void> {
+    if (this.mic && !deviceId) return Promise.resolve();
+    return this.once('audio', deviceId, async () => {
+      const gen = this.generation;
+      const track = await this.capture('audio', deviceId ? { deviceId: { exact: deviceId } } : true);
+      if (gen !== this.generation) return track.stop(); // released while the device was opening
+      this.replace('audio', track);
+    });
   }
 
   /** Opens the camera at the current profile; throws 60004/60005 (or 60006). */
-  async openCamera(deviceId?: string): Promise<void> {
-    if (this.camera && !deviceId) return;
-    const p = VIDEO_PROFILES[this.profile];
-    const track = await this.capture('video', {
-      width: { ideal: p.width },
-      height: { ideal: p.height },
-      frameRate: { ideal: p.frameRate },
-      ...(deviceId && { deviceId: { exact: deviceId } }),
+  openCamera(deviceId?: string): Promise<void> {
+    if (this.camera && !deviceId) return Promise.resolve();
+    return this.once('video', deviceId, async () => {
+      const gen = this.generation;
+      const p = VIDEO_PROFILES[this.profile];
+      const track = await this.capture('video', {
+        width: { ideal: p.width },
+        height: { ideal: p.height },
+        frameRate: { ideal: p.frameRate },
+        ...(deviceId && { deviceId: { exact: deviceId } }),
+      });
+      if (gen !== this.generation) return track.stop(); // released while the device was opening
+      this.replace('video', track);
     });
-    this.replace('video', track);
+  }
+
+  /**
+   * Concurrent opens of the default device share one capture (accept() inside an INVITED
+   * handler races the open started while ringing): one getUserMedia, one error.
+   */
+  private once(kind: TrackKind, deviceId: string | undefined, open: () => Promise<void>): Promise<void> {
+    if (deviceId) return open();
+    const pending = this.opening[kind];
+    if (pending) return pending;
+    const p = open().finally(() => {
+      if (this.opening[kind] === p) this.opening[kind] = null;
+    });
+    this.opening[kind] = p;
+    return p;
   }
 
   /** Stops the camera (its light goes off) and withdraws the video sending track. */
@@ -106,6 +132,7 @@ export class LocalMedia {
 
   /** Stops every track; the devices are free again. */
   release(): void {
+    this.generation++;
     this.replace('audio', null);
     this.replace('video', null);
     this.live = false;

@@ -13,6 +13,7 @@ export interface MeshMediaEvents {
 export interface MeshMediaOptions {
   rtc: RtcImplementation;
   iceServers: RTCIceServer[];
+  iceTransportPolicy?: RTCIceTransportPolicy;
   local: LocalMedia;
   relay(to: string, payload: RelayPayload): void;
 }
@@ -41,6 +42,7 @@ export class MeshMedia extends EventEmitter<MeshMediaEvents> {
     const link = new PeerLink({
       rtc: this.o.rtc,
       iceServers: this.o.iceServers,
+      iceTransportPolicy: this.o.iceTransportPolicy ?? 'all',
       polite: role === 'answerer',
       sendSignal: (payload) => this.o.relay(userID, payload),
       sendTrack: (kind) => this.o.local.sendTrack(kind),

@@ -6,6 +6,8 @@ import type { TrackKind } from './local-media.js';
 export interface PeerLinkOptions {
   rtc: RtcImplementation;
   iceServers: RTCIceServer[];
+  /** 'relay': use TURN relays only (RTCConfiguration.iceTransportPolicy). Default 'all'. */
+  iceTransportPolicy?: RTCIceTransportPolicy;
   /** The polite side yields when both offer at once (perfect negotiation). */
   polite: boolean;
   sendSignal(payload: RelayPayload): void;
@@ -37,7 +39,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
 
   constructor(private readonly o: PeerLinkOptions) {
     super();
-    this.pc = new o.rtc.RTCPeerConnection({ iceServers: o.iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    this.pc = new o.rtc.RTCPeerConnection({ iceServers: o.iceServers, iceTransportPolicy: o.iceTransportPolicy ?? 'all', bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     this.remoteStream = o.rtc.MediaStream ? new o.rtc.MediaStream() : null;
     this.pc.onicecandidate = (e) => {
       if (!e.candidate || !e.candidate.candidate) return;

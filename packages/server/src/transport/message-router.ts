@@ -3,6 +3,7 @@ import { ErrorCode, type ClientMessage, type ClientMessageOf, type IceServerConf
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CallEngine, GoneReason } from '../calls/call-engine.js';
 import { ProtocolError } from '../errors.js';
+import type { Records } from '../records/index.js';
 import type { Session } from '../sessions/session.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 
@@ -13,6 +14,8 @@ export interface RouterDeps {
   auth: Authenticator;
   registry: SessionRegistry;
   engine: CallEngine;
+  /** Call records: answers `history`, hears audio/video switches. */
+  records?: Pick<Records, 'answerHistory' | 'callTypeChanged'>;
   /** ICE servers for a user (TURN credentials are per user and short-lived). */
   iceServers: (userID: string) => IceServerConfig[];
   log: Logger;
@@ -57,7 +60,11 @@ export class MessageRouter {
         return session.reply(msg.rid, engine.join(userID, msg));
       case 'callType':
         engine.switchCallType(userID, msg);
+        this.d.records?.callTypeChanged(msg.inviteID, userID, msg.callType);
         return session.reply(msg.rid);
+      case 'history':
+        if (!this.d.records) throw new ProtocolError(ErrorCode.UNKNOWN_MESSAGE, 'call records are off on this server');
+        return this.d.records.answerHistory(session, msg.rid, userID, msg);
     }
   }
 

@@ -24,6 +24,8 @@ export class WsGateway {
   private readonly sessions = new Set<Session>();
   private nextSessionId = 1;
   private readonly heartbeat: NodeJS.Timeout;
+  /** Hears the code of every frame refused with an error (metrics). Must be cheap and not throw. */
+  onRefused: ((code: number) => void) | undefined;
 
   constructor(
     private readonly router: MessageRouter,
@@ -47,11 +49,16 @@ export class WsGateway {
     return this.sessions.size;
   }
 
-  /** Closes every connection (their calls end as disconnects) and stops the heartbeat. */
+  /** Closes every connection (their calls end as disconnects) and stops the heartbeat; new upgrades get 503. */
   close(code: number, reason: string): void {
     clearInterval(this.heartbeat);
     for (const s of this.sessions) s.close(code, reason);
     this.wss.close();
+  }
+
+  /** Drops the connections still open without waiting for their close handshake (shutdown). */
+  terminateAll(): void {
+    for (const ws of this.wss.clients) ws.terminate();
   }
 
   private accept(ws: WebSocket): void {
@@ -102,6 +109,7 @@ export class WsGateway {
       }
       this.router.handle(session, parsed.data);
     } catch (err) {
+      this.onRefused?.(err instanceof ProtocolError ? err.code : ErrorCode.INTERNAL);
       if (err instanceof ProtocolError) return session.fail(rid, err);
       this.log.error({ err, session: session.id, userID: session.userID }, 'bug while handling a frame');
       session.fail(rid, new ProtocolError(ErrorCode.INTERNAL, 'internal server error'));

@@ -1,0 +1,205 @@
+/**
+ * Records survive a killed server: the real `opencall-server` binary (built dist) with
+ * OPENCALL_DATA_DIR in a temp dir, calls made by SDK clients, SIGKILL mid-call, a restart on
+ * the same data dir, and REST reads showing every record written before the kill, with the
+ * calls it interrupted closed as 'server_restart'. A clean stop (SIGTERM) ends calls as hangups.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '@opencall/server';
+import { EVENT, type CallRecord } from '@opencall/client/node';
+import { SDK_APP_ID, SECRET, sig, TestClient } from './support/harness.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(ROOT, 'packages/server/dist/bin.js');
+
+/** Newest mtime of the .ts files under a folder. */
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds the server's dist when it is missing or older than its sources (`npm test` builds first anyway). */
+function ensureBuilt(): void {
+  const sources = Math.max(newestSource(join(ROOT, 'packages/protocol/src')), newestSource(join(ROOT, 'packages/server/src')));
+  if (existsSync(BIN) && statSync(BIN).mtimeMs >= sources && statSync(join(ROOT, 'packages/server/dist/records/index.js')).mtimeMs >= sources) return;
+  try {
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', 'packages/protocol', 'packages/server'], { cwd: ROOT, stdio: 'pipe' });
+  } catch (err) {
+    const out = String((err as { stdout?: Buffer }).stdout ?? '') + String((err as { stderr?: Buffer }).stderr ?? '');
+    if (!existsSync(BIN)) throw new Error(`building the server failed:\n${out}`);
+    console.warn(`tsc -b reported errors (dist was still emitted):\n${out.slice(0, 2000)}`);
+  }
+}
+
+/** One run of the server binary; its pino JSON log lines are kept. */
+class ServerProcess {
+  readonly logs: Record<string, any>[] = [];
+  url = '';
+  private constructor(readonly child: ChildProcess) {}
+
+  static async start(dataDir: string): Promise<ServerProcess> {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      OPENCALL_PORT: '0',
+      OPENCALL_HOST: '127.0.0.1',
+      OPENCALL_SDKAPPID: String(SDK_APP_ID),
+      OPENCALL_SECRET: SECRET,
+      OPENCALL_DEV_USERSIG: '0',
+      OPENCALL_DATA_DIR: dataDir,
+      OPENCALL_LOG_LEVEL: 'info',
+    };
+    delete env.OPENCALL_DATABASE_URL;
+    const child = spawn(process.execPath, [BIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const s = new ServerProcess(child);
+    let buf = '';
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const listening = new Promise<string>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          try {
+            const j = JSON.parse(line);
+            s.logs.push(j);
+            if (j.event === 'server.listening') resolve(j.url);
+          } catch {
+            /* not a log line */
+          }
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
+      setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 20_000);
+    });
+    s.url = await listening;
+    return s;
+  }
+
+  /** Resolves with the exit code (or signal name). */
+  stop(signal: NodeJS.Signals): Promise<number | string> {
+    return new Promise((resolve) => {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) return resolve(this.child.exitCode ?? this.child.signalCode!);
+      this.child.once('exit', (code, sig) => resolve(code ?? sig!));
+      this.child.kill(signal);
+    });
+  }
+}
+
+async function history(base: string, userID: string): Promise<CallRecord[]> {
+  const res = await fetch(`${base}/v1/history?limit=100`, { headers: { authorization: `Bearer ${sig(userID)}`, 'x-opencall-user': userID } });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { records: CallRecord[] }).records;
+}
+
+describe('records across a killed server (real binary, SQLite in OPENCALL_DATA_DIR)', () => {
+  let dir: string;
+  const servers: ServerProcess[] = [];
+  const clients: TestClient[] = [];
+
+  beforeAll(() => {
+    ensureBuilt();
+    dir = mkdtempSync(join(tmpdir(), 'opencall-data-'));
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.sdk.logout().catch(() => {})));
+    for (const s of servers) await s.stop('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const start = async () => {
+    const s = await ServerProcess.start(dir);
+    servers.push(s);
+    return s;
+  };
+  const login = async (s: ServerProcess, userID: string) => {
+    const c = new TestClient(userID, { url: s.url } as RunningServer, { reconnect: false });
+    clients.push(c);
+    await c.login();
+    return c;
+  };
+
+  it('SIGKILL mid-call: everything written is there after the restart; open calls end as server_restart', async () => {
+    const a = await start();
+    const [alice, bob, carol, dave] = await Promise.all(['alice', 'bob', 'carol', 'dave'].map((u) => login(a, u)));
+
+    // A finished call, a call in progress, and one still ringing.
+    const done = (await alice!.sdk.call({ userID: 'bob', type: 2 })).inviteID;
+    await bob!.waitFor(EVENT.INVITED);
+    await bob!.sdk.reject();
+    await alice!.waitFor(EVENT.REJECT);
+    bob!.clear();
+    const talking = (await alice!.sdk.call({ userID: 'bob', type: 1 })).inviteID;
+    await bob!.waitFor(EVENT.INVITED);
+    await bob!.sdk.accept();
+    await alice!.waitFor(EVENT.USER_ENTER);
+    const ringing = (await carol!.sdk.call({ userID: 'dave', type: 2, timeout: 0 })).inviteID;
+    await dave!.waitFor(EVENT.INVITED);
+
+    const before = { alice: await history(a.url, 'alice'), carol: await history(a.url, 'carol') };
+    expect(before.alice.map((r) => r.inviteID)).toEqual([talking, done]);
+    expect(before.alice[0]).toMatchObject({ endedAt: null, endReason: null });
+    expect(before.alice[0]!.answeredAt).not.toBeNull();
+    expect(before.carol[0]).toMatchObject({ inviteID: ringing, endedAt: null });
+
+    const killedAt = Date.now();
+    expect(await a.stop('SIGKILL')).toBe('SIGKILL');
+
+    const b = await start();
+    const closed = b.logs.find((l) => l.event === 'records.orphans_closed');
+    expect(closed?.calls).toBe(2);
+    // A second server on the same data dir refuses to start (it would close b's live calls).
+    await expect(ServerProcess.start(dir)).rejects.toThrow(/in use by another OpenCall server/);
+
+    const after = { alice: await history(b.url, 'alice'), bob: await history(b.url, 'bob'), carol: await history(b.url, 'carol'), dave: await history(b.url, 'dave') };
+    // The finished call is exactly as it was.
+    expect(after.alice.find((r) => r.inviteID === done)).toEqual(before.alice.find((r) => r.inviteID === done));
+    // The call in progress: closed at the restart, everything else as written.
+    const t = after.alice.find((r) => r.inviteID === talking)!;
+    const t0 = before.alice.find((r) => r.inviteID === talking)!;
+    expect(t.endReason).toBe('server_restart');
+    expect(t.endedAt!).toBeGreaterThanOrEqual(killedAt);
+    expect(t.duration).toBe(Math.round((t.endedAt! - t.answeredAt!) / 1000));
+    expect({ ...t, endedAt: null, endReason: null, duration: null, participants: null }).toEqual({ ...t0, participants: null });
+    expect(t.participants).toEqual([
+      { ...t0.participants[0], outcome: 'left', leftAt: t.endedAt },
+      { ...t0.participants[1], outcome: 'accepted', leftAt: t.endedAt },
+    ]);
+    expect(after.bob.find((r) => r.inviteID === talking)).toEqual(t);
+    // The ringing call: the invitee's outcome is cancelled.
+    const g = after.carol.find((r) => r.inviteID === ringing)!;
+    expect(g).toMatchObject({ endReason: 'server_restart', answeredAt: null, duration: 0 });
+    expect(g.participants.map((p) => [p.userID, p.outcome])).toEqual([
+      ['carol', 'left'],
+      ['dave', 'cancelled'],
+    ]);
+    expect(after.dave).toEqual([g]);
+    expect(readdirSync(dir)).toContain('opencall.sqlite');
+
+    // A clean stop (SIGTERM) ends calls in progress as hangups; the next start finds nothing open.
+    const [alice2, bob2] = await Promise.all(['alice', 'bob'].map((u) => login(b, u)));
+    const last = (await alice2!.sdk.call({ userID: 'bob', type: 1 })).inviteID;
+    await bob2!.waitFor(EVENT.INVITED);
+    await bob2!.sdk.accept();
+    await alice2!.waitFor(EVENT.USER_ENTER);
+    expect(await b.stop('SIGTERM')).toBe(0);
+    const c = await start();
+    expect(c.logs.find((l) => l.event === 'records.orphans_closed')).toBeUndefined();
+    const final = await history(c.url, 'bob');
+    expect(final.map((r) => r.inviteID)).toEqual([last, talking, done]);
+    expect(final[0]).toMatchObject({ inviteID: last, endReason: 'hangup' });
+    expect(final[0]!.participants.map((p) => p.outcome)).toEqual(['left', 'accepted']);
+    expect(await c.stop('SIGTERM')).toBe(0);
+  }, 60_000);
+});

@@ -1,0 +1,191 @@
+/**
+ * Graceful shutdown of the real `opencall-server` binary: SIGTERM while one call is connected
+ * and another rings. Everyone hears the end of their call (CALL_END, CALLING_CANCEL), sockets
+ * close with 1001, records are closed, and the process exits 0.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { RunningServer } from '@opencall/server';
+import { EVENT, TUICallEvent } from '@opencall/client/node';
+import { eventually, SDK_APP_ID, SECRET, startTestServer, TestClient } from './support/harness.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(ROOT, 'packages/server/dist/bin.js');
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** `tsc -b packages/protocol packages/server` unless dist is newer than every source (`npm test` builds first anyway). */
+function ensureBuilt(): void {
+  const sources = Math.max(newestSource(join(ROOT, 'packages/protocol/src')), newestSource(join(ROOT, 'packages/server/src')));
+  const outputs = [BIN, join(ROOT, 'packages/server/dist/server.js'), join(ROOT, 'packages/server/dist/metrics/metrics.js')];
+  if (outputs.every((f) => existsSync(f) && statSync(f).mtimeMs >= sources)) return;
+  try {
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', 'packages/protocol', 'packages/server'], { cwd: ROOT, stdio: 'pipe' });
+  } catch (err) {
+    const out = String((err as { stdout?: Buffer }).stdout ?? '') + String((err as { stderr?: Buffer }).stderr ?? '');
+    throw new Error(`building the server failed:\n${out}`);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The server binary as a child process, with its pino log lines parsed. */
+async function startBinary(dataDir: string): Promise<{ child: ChildProcess; url: string; logs: Record<string, any>[]; stderr: () => string }> {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    OPENCALL_PORT: String(port),
+    OPENCALL_HOST: '127.0.0.1',
+    OPENCALL_SDKAPPID: String(SDK_APP_ID),
+    OPENCALL_SECRET: SECRET,
+    OPENCALL_DEV_USERSIG: '0',
+    OPENCALL_DATA_DIR: dataDir,
+    OPENCALL_LOG_LEVEL: 'info',
+  };
+  delete env.OPENCALL_DATABASE_URL;
+  const child = spawn(process.execPath, [BIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, any>[] = [];
+  let stderr = '';
+  let buf = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          const j = JSON.parse(line);
+          logs.push(j);
+          if (j.event === 'server.listening') resolve(j.url);
+        } catch {
+          /* not a log line */
+        }
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
+    setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 20_000);
+  });
+  expect(url).toBe(`http://127.0.0.1:${port}`);
+  return { child, url, logs, stderr: () => stderr };
+}
+
+describe('graceful shutdown on SIGTERM (real binary)', () => {
+  let dir: string;
+  let child: ChildProcess | undefined;
+  let clients: TestClient[] = [];
+
+  beforeAll(() => {
+    ensureBuilt();
+  }, 120_000);
+  afterEach(async () => {
+    await Promise.all(clients.map((c) => c.sdk.logout().catch(() => {})));
+    clients = [];
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    child = undefined;
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ends the connected call and the ringing invitation for everyone, closes with 1001 and exits 0', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'opencall-shutdown-'));
+    const server = await startBinary(dir);
+    child = server.child;
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+      server.child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+    );
+    const at = { url: server.url } as RunningServer;
+    const [alice, bob, carol, dave] = ['alice', 'bob', 'carol', 'dave'].map((id) => new TestClient(id, at)) as [TestClient, TestClient, TestClient, TestClient];
+    clients = [alice, bob, carol, dave];
+    for (const c of clients) await c.login();
+
+    // alice and bob in a connected call; carol's call rings at dave.
+    await alice.sdk.call({ userID: 'bob', type: 2 });
+    await bob.waitFor(EVENT.INVITED);
+    await bob.sdk.accept();
+    await alice.waitFor(EVENT.USER_ENTER);
+    await bob.waitFor(EVENT.USER_ENTER);
+    await carol.sdk.call({ userID: 'dave', type: 1, timeout: 0 });
+    await dave.waitFor(EVENT.INVITED);
+
+    // A bare socket sees the close code.
+    const raw = new WebSocket(`${server.url.replace('http', 'ws')}/ws`);
+    await new Promise((resolve, reject) => raw.once('open', resolve).once('error', reject));
+    const rawClosed = new Promise<{ code: number; reason: string }>((resolve) => raw.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+
+    const sentAt = Date.now();
+    server.child.kill('SIGTERM');
+
+    const aliceEnd = await alice.waitFor(EVENT.CALL_END);
+    const bobEnd = await bob.waitFor(EVENT.CALL_END);
+    expect(aliceEnd).toMatchObject({ callRole: 1, reason: 'hangup' });
+    expect(bobEnd).toMatchObject({ callRole: 2, reason: 'hangup' });
+    const cancel = await dave.waitFor(EVENT.CALLING_CANCEL);
+    expect(cancel).toMatchObject({ userID: 'carol' });
+    expect(await carol.waitFor(TUICallEvent.onCallCancelled)).toMatchObject({ callerId: 'carol', reason: 'cancelled' });
+    expect(await rawClosed).toEqual({ code: 1001, reason: 'server shutting down' });
+
+    const exit = await exited;
+    expect(exit, server.stderr()).toMatchObject({ code: 0, signal: null });
+    expect(exit.at - sentAt).toBeLessThan(10_000);
+    const events = server.logs.map((l) => l.event).filter(Boolean);
+    expect(events).toContain('server.stopping');
+    expect(events.indexOf('server.closed')).toBeGreaterThan(events.indexOf('server.stopping'));
+    expect(server.logs.filter((l) => l.event === 'call.ended').map((l) => l.reason)).toEqual(['hangup', 'hangup']);
+    // Nothing listens any more.
+    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+    // The caller of the connected call heard nothing else: no error, no second end.
+    expect(alice.count(EVENT.CALL_END)).toBe(1);
+    expect(dave.count(EVENT.CALL_END)).toBe(0);
+    console.info(`shutdown: SIGTERM → exit ${exit.at - sentAt} ms`);
+  });
+
+  it('refuses new connections while draining and cuts off a socket that never answers the close handshake', async () => {
+    const server = await startTestServer();
+    // A WebSocket client that upgrades and then ignores everything, the close frame included.
+    const stubborn = connect(server.port, '127.0.0.1');
+    const upgraded = new Promise<string>((resolve) => stubborn.once('data', (d) => resolve(String(d))));
+    stubborn.write(
+      `GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    expect(await upgraded).toMatch(/^HTTP\/1\.1 101/);
+    const stubbornClosed = new Promise<void>((resolve) => stubborn.once('close', () => resolve()));
+    await eventually(() => server.stats().connections === 1, 'upgrade counted');
+
+    const closing = server.close();
+    const attempt = await new Promise<number | string>((resolve) => {
+      const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws`);
+      ws.once('open', () => resolve('open'));
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('error', (err) => resolve((err as NodeJS.ErrnoException).code ?? String(err)));
+    });
+    expect([503, 'ECONNREFUSED']).toContain(attempt);
+    await closing;
+    await stubbornClosed;
+    expect(server.stats().connections).toBe(0);
+  });
+});
