@@ -66,6 +66,8 @@ export const ErrorCode = {
   CONNECTION_FAILED: 50301,
   /** A bug on the server; logged there with details. */
   INTERNAL: 50000,
+  /** The SFU (Janus) refused or failed a media operation. */
+  SFU_ERROR: 50201,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

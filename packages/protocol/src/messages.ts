@@ -129,6 +129,33 @@ export const callTypeChangeSchema = z
   .object({ t: z.literal('callType'), rid: ridSchema, inviteID: inviteIdSchema, callType: callTypeSchema })
   .strict();
 
+const sfuCandidateSchema = z
+  .object({
+    candidate: z.string().max(2048),
+    sdpMid: z.string().max(64).nullable().optional(),
+    sdpMLineIndex: z.number().int().min(0).max(64).nullable().optional(),
+  })
+  .strict();
+
+/**
+ * Media of an SFU call, proxied by the server to Janus: publish our tracks (answer in the
+ * `res`), answer a subscriber offer (`sfuOffer` frame), trickle ICE for either connection.
+ */
+export const sfuSchema = z.discriminatedUnion('op', [
+  z.object({ t: z.literal('sfu'), rid: ridSchema, inviteID: inviteIdSchema, op: z.literal('publish'), sdp: z.string().min(1).max(64_000) }).strict(),
+  z.object({ t: z.literal('sfu'), rid: ridSchema, inviteID: inviteIdSchema, op: z.literal('answer'), sdp: z.string().min(1).max(64_000) }).strict(),
+  z
+    .object({
+      t: z.literal('sfu'),
+      rid: ridSchema.optional(),
+      inviteID: inviteIdSchema,
+      op: z.literal('trickle'),
+      target: z.enum(['publisher', 'subscriber']),
+      candidate: sfuCandidateSchema.nullable(),
+    })
+    .strict(),
+]);
+
 export const mediaSchema = z
   .object({ t: z.literal('media'), rid: ridSchema.optional(), inviteID: inviteIdSchema, audio: z.boolean(), video: z.boolean() })
   .strict();
@@ -154,10 +181,11 @@ export const clientMessageSchema = z.discriminatedUnion('t', [
   callTypeChangeSchema,
   pingSchema,
   historySchema,
+  sfuSchema,
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type ClientMessageType = ClientMessage['t'];
 export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = [
-  'login', 'logout', 'invite', 'accept', 'reject', 'hangup', 'relay', 'media', 'addInvitees', 'join', 'callType', 'ping', 'history',
+  'login', 'logout', 'invite', 'accept', 'reject', 'hangup', 'relay', 'media', 'addInvitees', 'join', 'callType', 'ping', 'history', 'sfu',
 ];
 export type ClientMessageOf<T extends ClientMessageType> = Extract<ClientMessage, { t: T }>;

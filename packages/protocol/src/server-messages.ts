@@ -29,7 +29,7 @@ export interface LoginResult {
 export interface IceServerConfig { urls: string | string[]; username?: string; credential?: string }
 
 /** `invite` succeeded: the call exists and ringing has started for the invitees that were free. */
-export interface InviteResult { inviteID: string; roomID: number }
+export interface InviteResult { inviteID: string; roomID: number; mediaPath: MediaPath }
 
 /** `accept` or `join` succeeded. */
 export interface AcceptResult {
@@ -44,6 +44,7 @@ export interface AcceptResult {
   /** Everyone invited so far. */
   userIDList: string[];
   groupID?: string;
+  mediaPath: MediaPath;
 }
 
 export interface InvitedFrame {
@@ -64,6 +65,7 @@ export interface InvitedFrame {
   media: MediaState;
   /** Who is in the call now (the sponsor at first); a prepared client connects to them while ringing. */
   joined: string[];
+  mediaPath: MediaPath;
 }
 
 export interface AcceptedFrame { t: 'accepted'; inviteID: string; userID: string; media: MediaState }
@@ -161,6 +163,15 @@ export interface CallHistoryPage {
   nextCursor: string | null;
 }
 
+/** How a call's media travels: peer to peer between every pair, or through the SFU. */
+export type MediaPath = 'mesh' | 'sfu';
+
+/** One stream of the SFU subscriber connection: the transceiver `mid` carries `userID`'s `kind`. */
+export interface SfuStreamInfo { mid: string; userID: string; kind: 'audio' | 'video' }
+
+/** SFU call: a (re)offer for this client's subscriber connection; answer with `sfu` op `answer`. */
+export interface SfuOfferFrame { t: 'sfuOffer'; inviteID: string; sdp: string; streams: SfuStreamInfo[] }
+
 export type ServerEventFrame =
   | InvitedFrame
   | AcceptedFrame
@@ -176,7 +187,8 @@ export type ServerEventFrame =
   | KickedFrame
   | SigExpiredFrame
   | InviteeListFrame
-  | CallTypeFrame;
+  | CallTypeFrame
+  | SfuOfferFrame;
 
 /** Event frames carry `seq`, increasing per user session, so a reconnecting client can say what it has. */
 export type SequencedEventFrame = ServerEventFrame & { seq?: number };

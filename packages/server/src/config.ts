@@ -22,6 +22,12 @@ export interface ServerOptions {
    * the client to reconnect and resume, in ms. Default 10000; 0 ends their calls at once.
    */
   reconnectGraceMs?: number;
+  /** Janus WebSocket API URL (`ws://host:8188`): group calls then go through the Janus VideoRoom SFU. */
+  janusUrl?: string;
+  /** Janus `api_secret`, if Janus is configured with one. */
+  janusApiSecret?: string;
+  /** Most people in an SFU call. Default 16. */
+  sfuMaxParticipants?: number;
   /** Most people in a mesh call (every pair has its own connection). Default 4. */
   meshMaxParticipants?: number;
   /** Identifier whose UserSig grants access to the admin REST API. Default 'administrator'. */
@@ -52,8 +58,10 @@ export interface ServerOptions {
 }
 
 /** Options after defaults. */
-export interface ResolvedOptions extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock' | 'groups' | 'staticDir' | 'dataDir' | 'databaseUrl' | 'turnSecret'>> {
+export interface ResolvedOptions extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock' | 'groups' | 'staticDir' | 'dataDir' | 'databaseUrl' | 'turnSecret' | 'janusUrl' | 'janusApiSecret'>> {
   turnSecret: string | undefined;
+  janusUrl: string | undefined;
+  janusApiSecret: string | undefined;
   staticDir: string | undefined;
   dataDir: string | undefined;
   databaseUrl: string | undefined;
@@ -74,6 +82,9 @@ const envSchema = z.object({
   OPENCALL_SECRET: z.string().min(1).optional(),
   OPENCALL_MAX_INVITEES: z.coerce.number().int().min(1).max(256).default(16),
   OPENCALL_RECONNECT_GRACE_MS: z.coerce.number().int().min(0).max(10 * 60_000).default(10_000),
+  OPENCALL_JANUS_URL: z.string().regex(/^wss?:\/\//, 'must be a ws:// or wss:// URL').optional(),
+  OPENCALL_JANUS_SECRET: z.string().min(1).optional(),
+  OPENCALL_SFU_MAX: z.coerce.number().int().min(2).max(64).default(16),
   OPENCALL_MESH_MAX: z.coerce.number().int().min(2).max(16).default(4),
   OPENCALL_DEV_USERSIG: z.enum(['0', '1', 'true', 'false']).optional(),
   OPENCALL_STATIC_DIR: z.string().optional(),
@@ -132,6 +143,9 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       secretKey,
       maxInvitees: e.OPENCALL_MAX_INVITEES,
       meshMaxParticipants: e.OPENCALL_MESH_MAX,
+      sfuMaxParticipants: e.OPENCALL_SFU_MAX,
+      ...(e.OPENCALL_JANUS_URL !== undefined && { janusUrl: e.OPENCALL_JANUS_URL }),
+      ...(e.OPENCALL_JANUS_SECRET !== undefined && { janusApiSecret: e.OPENCALL_JANUS_SECRET }),
       reconnectGraceMs: e.OPENCALL_RECONNECT_GRACE_MS,
       adminUserID: e.OPENCALL_ADMIN_ID,
       devUserSig,
@@ -176,6 +190,9 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     secretKey: o.secretKey,
     maxInvitees: o.maxInvitees ?? 16,
     meshMaxParticipants: o.meshMaxParticipants ?? 4,
+    sfuMaxParticipants: o.sfuMaxParticipants ?? 16,
+    janusUrl: o.janusUrl,
+    janusApiSecret: o.janusApiSecret,
     reconnectGraceMs: o.reconnectGraceMs ?? 10_000,
     adminUserID: o.adminUserID ?? 'administrator',
     devUserSig: o.devUserSig ?? false,

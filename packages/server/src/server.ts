@@ -9,6 +9,8 @@ import { registerPublicRoutes } from './http/public-routes.js';
 import { createHttpApp } from './http/http-app.js';
 import { createIceServerProvider } from './ice/ice-servers.js';
 import { createLogger } from './log.js';
+import { SfuBridge } from './sfu/sfu-bridge.js';
+import { SfuRoomManager } from './sfu/sfu-room-manager.js';
 import { registerMetricsRoute, ServerMetrics } from './metrics/metrics.js';
 import { openRecords, registerRecordRoutes } from './records/index.js';
 import { SessionRegistry } from './sessions/session-registry.js';
@@ -45,7 +47,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     groups,
     maxParticipants: o.meshMaxParticipants,
     participantsLimitHint: 'mesh limit OPENCALL_MESH_MAX; configure an SFU for larger calls',
+    ...(o.janusUrl !== undefined && { sfuMaxParticipants: o.sfuMaxParticipants }),
   });
+  const sfu = o.janusUrl
+    ? new SfuBridge(
+        new SfuRoomManager({ janus: o.janusUrl, ...(o.janusApiSecret !== undefined && { apiSecret: o.janusApiSecret }), logger: log }),
+        engine,
+        registry,
+        log,
+        o.sfuMaxParticipants,
+      )
+    : undefined;
   const records = await openRecords({ dataDir: o.dataDir, databaseUrl: o.databaseUrl, clock: options.clock ?? systemClock }, log);
   records.attach(engine);
   metrics?.attach(engine);
@@ -55,6 +67,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     registry,
     engine,
     records,
+    ...(sfu && { sfu }),
     reconnectGraceMs: o.reconnectGraceMs,
     iceServers,
     log,
@@ -97,6 +110,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await drained(1000);
         await httpClosed;
         await records.close();
+        await sfu?.close();
         log.info({ event: 'server.closed' }, 'OpenCall stopped');
       })();
       return closing;

@@ -2,6 +2,7 @@ import type {
   AcceptResult,
   CallType,
   EndReason,
+  MediaPath,
   InviteResult,
   MediaState,
   OfflinePushInfo,
@@ -13,6 +14,7 @@ import type { RtcImplementation } from '../rtc/environment.js';
 import type { LocalMedia, TrackKind } from '../rtc/local-media.js';
 import { judge, sample, toVolume, worse, type NetworkQuality, type StatsSample } from '../rtc/call-monitor.js';
 import { MeshMedia } from '../rtc/mesh-media.js';
+import { SfuMedia } from '../rtc/sfu-media.js';
 import type { SignalClient } from '../signal/signal-client.js';
 
 /** Version number put in `inviteData.version`. */
@@ -34,6 +36,7 @@ interface Peer {
 /** The call this client is in or ringing for: the client-side mirror of the server's call. */
 class ActiveCall {
   phase: 'dialing' | 'ringing' | 'connected' = 'dialing';
+  mediaPath: MediaPath = 'mesh';
   inviteID = '';
   roomID = 0;
   connectedAt: number | undefined;
@@ -42,7 +45,7 @@ class ActiveCall {
     readonly role: 'caller' | 'callee',
     public callType: CallType,
     readonly sponsor: string,
-    readonly media: MeshMedia,
+    public media: MeshMedia | SfuMedia,
   ) {}
 
   get kinds(): TrackKind[] {
@@ -135,6 +138,10 @@ export class CallController {
         (r) => {
           call.inviteID = r.inviteID;
           call.roomID = r.roomID;
+          if (r.mediaPath === 'sfu') {
+            this.useSfu(call, rtc);
+            this.publish(call);
+          }
         },
       );
     } catch (err) {
@@ -183,6 +190,7 @@ export class CallController {
           const call = (made.call = this.newCall('callee', r.callType, r.sponsor, rtc));
           call.inviteID = r.inviteID;
           call.roomID = r.roomID;
+          if (r.mediaPath === 'sfu') this.useSfu(call, rtc);
           this.current = call;
           this.d.local.setLive(true);
           this.joined(call, r);
@@ -349,7 +357,11 @@ export class CallController {
         if (before.video !== f.video) emit(EVENT.USER_VIDEO_AVAILABLE, { userID: f.userID, userId: f.userID, isVideoAvailable: f.video });
         return;
       }
+      case 'sfuOffer':
+        if (call.media instanceof SfuMedia) void call.media.onOffer(f.sdp, f.streams);
+        return;
       case 'relay':
+        if (call.mediaPath === 'sfu') return;
         if (f.payload.kind === 'ready') {
           if (!call.peers.has(f.from)) return;
           // A fresh "ready" (e.g. the callee reloaded and got the invitation again) restarts the link.
@@ -478,7 +490,8 @@ export class CallController {
   /** After joining: link to every participant not linked yet (they offer), then report entries. */
   private afterJoin(call: ActiveCall): void {
     if (this.current !== call) return;
-    for (const [userID, peer] of call.peers) if (peer.accepted && !call.media.has(userID)) this.linkTo(call, userID);
+    if (call.mediaPath === 'sfu') this.publish(call);
+    else for (const [userID, peer] of call.peers) if (peer.accepted && !call.media.has(userID)) this.linkTo(call, userID);
     this.d.emit(TUICallEvent.onCallBegin, this.beginPayload(call));
     for (const userID of call.peers.keys()) this.maybeEnter(call, userID);
   }
@@ -494,6 +507,7 @@ export class CallController {
     call.phase = 'ringing';
     call.inviteID = f.inviteID;
     call.roomID = f.roomID;
+    if (f.mediaPath === 'sfu' && rtc) this.useSfu(call, rtc);
     for (const userID of f.joined) call.peers.set(userID, { accepted: true, entered: false, media: userID === f.sponsor ? f.media : { audio: false, video: false } });
     for (const userID of f.userIDList) {
       if (userID !== this.d.selfID && !call.peers.has(userID)) call.peers.set(userID, { accepted: false, entered: false, media: { audio: false, video: false } });
@@ -518,7 +532,7 @@ export class CallController {
       inviteID: f.inviteID,
     });
     if (this.d.prepareMediaWhileRinging && rtc && this.current === call) {
-      for (const userID of f.joined) this.linkTo(call, userID);
+      if (call.mediaPath === 'mesh') for (const userID of f.joined) this.linkTo(call, userID);
       // Devices open in the background; a failure is reported when the user accepts.
       this.openMedia(call.callType, false).catch(() => {});
     }
@@ -537,6 +551,32 @@ export class CallController {
     const call = new ActiveCall(role, callType, sponsor, media);
     media.on('peerConnected', (userID) => this.maybeEnter(call, userID));
     return call;
+  }
+
+  /** Switches a call to the SFU path (known from the server's answer or the invitation). */
+  private useSfu(call: ActiveCall, rtc: RtcImplementation): void {
+    if (call.media instanceof SfuMedia) return;
+    call.media.close();
+    const media = new SfuMedia({
+      rtc,
+      iceServers: this.d.iceServers,
+      iceTransportPolicy: this.d.iceTransportPolicy ?? 'all',
+      local: this.d.local,
+      inviteID: call.inviteID,
+      request: (msg) => this.d.signal.request(msg),
+      send: (msg) => this.d.signal.send(msg),
+    });
+    media.on('peerConnected', (userID) => this.maybeEnter(call, userID));
+    call.media = media;
+    call.mediaPath = 'sfu';
+  }
+
+  /** SFU path: once joined, send our tracks to the SFU (failures are reported, the call goes on). */
+  private publish(call: ActiveCall): void {
+    if (!(call.media instanceof SfuMedia)) return;
+    call.media.publish(call.kinds).catch((err) => {
+      if (this.current === call) this.d.reportError(err instanceof CallingError ? err : new CallingError(ErrorCode.SFU_ERROR, `publishing to the SFU failed: ${(err as Error).message}`));
+    });
   }
 
   /**

@@ -36,10 +36,12 @@ export interface CallEngineOptions {
   log: Logger;
   maxInvitees: number;
   groups: GroupStore;
-  /** Most people one call may hold at once (ringing or joined), given its media path. */
+  /** Most people a mesh call may hold at once (ringing or joined). */
   maxParticipants: number;
   /** Said in the TOO_MANY_PARTICIPANTS error so operators know which knob to turn. */
   participantsLimitHint: string;
+  /** When set, group calls go through the SFU, with this many people at most. */
+  sfuMaxParticipants?: number;
 }
 
 /** Why a user stops being reachable; decides how their calls are wound up. */
@@ -66,6 +68,7 @@ export class CallEngine {
   private readonly groups: GroupStore;
   private readonly maxParticipants: number;
   private readonly limitHint: string;
+  private readonly sfuMax: number | undefined;
 
   constructor(o: CallEngineOptions) {
     this.delivery = o.delivery;
@@ -75,6 +78,12 @@ export class CallEngine {
     this.groups = o.groups;
     this.maxParticipants = o.maxParticipants;
     this.limitHint = o.participantsLimitHint;
+    this.sfuMax = o.sfuMaxParticipants;
+  }
+
+  /** A call by id, for the SFU bridge (undefined once ended). */
+  get(inviteID: string): Call | undefined {
+    return this.calls.get(inviteID);
   }
 
   /** Number of calls not yet ended. */
@@ -100,7 +109,8 @@ export class CallEngine {
     if (invitees.length > this.maxInvitees) {
       throw new ProtocolError(ErrorCode.INVALID_MESSAGE, `at most ${this.maxInvitees} invitees per call`);
     }
-    this.checkSize(invitees.length + 1);
+    const mediaPath = this.sfuMax !== undefined && (invitees.length > 1 || msg.groupID !== undefined) ? 'sfu' : 'mesh';
+    this.checkSize(invitees.length + 1, mediaPath);
     if (msg.groupID !== undefined) this.checkGroup(msg.groupID, [sponsor, ...invitees]);
     const now = this.clock.now();
     const call = new Call(
@@ -113,6 +123,7 @@ export class CallEngine {
       msg.groupID,
       msg.userData,
       msg.offlinePushInfo,
+      mediaPath,
     );
     this.calls.set(call.inviteID, call);
     this.byRoom.set(call.roomID, call);
@@ -129,7 +140,7 @@ export class CallEngine {
       { event: 'call.created', inviteID: call.inviteID, roomID: call.roomID, sponsor, invitees, callType: call.callType, timeoutMs: call.timeoutMs, groupID: call.groupID },
       'call created',
     );
-    onCreated({ inviteID: call.inviteID, roomID: call.roomID });
+    onCreated({ inviteID: call.inviteID, roomID: call.roomID, mediaPath });
 
     for (const m of call.members.values()) {
       if (m.state === 'ringing') this.ring(call, m);
@@ -161,7 +172,7 @@ export class CallEngine {
     const fresh = [...new Set(msg.invitees)].filter((id) => !call.isActive(id));
     if (fresh.length === 0) return { userIDList: call.invitees() };
     const active = call.inState('ringing').length + call.inState('joined').length;
-    this.checkSize(active + fresh.length);
+    this.checkSize(active + fresh.length, call.mediaPath);
     if (call.invitees().length + fresh.filter((id) => !call.members.has(id)).length > this.maxInvitees) {
       throw new ProtocolError(ErrorCode.INVALID_MESSAGE, `at most ${this.maxInvitees} invitees per call`);
     }
@@ -210,7 +221,7 @@ export class CallEngine {
       throw refuse.notParticipant(call.inviteID);
     }
     if (this.activeCall.has(userID)) throw new ProtocolError(ErrorCode.SELF_BUSY, 'you are already ringing or in a call; hang up first');
-    this.checkSize(call.inState('ringing').length + call.inState('joined').length + 1);
+    this.checkSize(call.inState('ringing').length + call.inState('joined').length + 1, call.mediaPath);
     const member: Member = existing ?? { userID, state: 'ringing', media: NO_MEDIA, batch: -1 };
     if (!existing) this.addMember(call, member);
     this.activeCall.set(userID, call);
@@ -328,12 +339,15 @@ export class CallEngine {
       ringing: call.inState('ringing').map((m) => m.userID),
       userIDList: call.invitees(),
       ...(call.groupID !== undefined && { groupID: call.groupID }),
+      mediaPath: call.mediaPath,
     };
   }
 
-  private checkSize(people: number): void {
-    if (people > this.maxParticipants) {
-      throw new ProtocolError(ErrorCode.TOO_MANY_PARTICIPANTS, `a call can hold at most ${this.maxParticipants} people on this server (${this.limitHint})`);
+  private checkSize(people: number, path: 'mesh' | 'sfu'): void {
+    const max = path === 'sfu' ? this.sfuMax! : this.maxParticipants;
+    if (people > max) {
+      const hint = path === 'sfu' ? 'SFU limit OPENCALL_SFU_MAX' : this.limitHint;
+      throw new ProtocolError(ErrorCode.TOO_MANY_PARTICIPANTS, `a call can hold at most ${max} people on this server (${hint})`);
     }
   }
 
@@ -369,6 +383,7 @@ export class CallEngine {
       ...(call.offlinePushInfo !== undefined && { offlinePushInfo: call.offlinePushInfo }),
       media: call.members.get(call.sponsor)?.media ?? NO_MEDIA,
       joined: call.inState('joined').map((m) => m.userID),
+      mediaPath: call.mediaPath,
     });
     this.log.info({ event: 'call.ringing', inviteID: call.inviteID, userID: member.userID, delivered }, delivered ? 'ringing' : 'invitee offline; will ring on login');
   }

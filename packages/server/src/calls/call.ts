@@ -1,4 +1,4 @@
-import type { CallType, MediaState, OfflinePushInfo } from '@opencall/protocol';
+import type { CallType, MediaPath, MediaState, OfflinePushInfo } from '@opencall/protocol';
 import type { TimerHandle } from '../clock.js';
 
 /**
@@ -37,6 +37,8 @@ export class Call {
     readonly groupID: string | undefined,
     readonly userData: string | undefined,
     readonly offlinePushInfo: OfflinePushInfo | undefined,
+    /** Chosen at creation: group calls go through the SFU when one is configured. */
+    readonly mediaPath: MediaPath = 'mesh',
   ) {}
 
   get ended(): boolean {

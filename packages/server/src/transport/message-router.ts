@@ -5,6 +5,7 @@ import type { CallEngine, GoneReason } from '../calls/call-engine.js';
 import { ProtocolError } from '../errors.js';
 import type { Records } from '../records/index.js';
 import type { Session } from '../sessions/session.js';
+import type { SfuBridge } from '../sfu/sfu-bridge.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 
 /** Close codes the client recognises (4000-4999 are the application's range). */
@@ -19,6 +20,8 @@ export interface RouterDeps {
   /** ICE servers for a user (TURN credentials are per user and short-lived). */
   iceServers: (userID: string) => IceServerConfig[];
   log: Logger;
+  /** Media through Janus for group calls, when configured. */
+  sfu?: Pick<SfuBridge, 'handle'>;
   /** How long a user whose connection dropped keeps their calls, waiting to reconnect. */
   reconnectGraceMs: number;
 }
@@ -65,6 +68,16 @@ export class MessageRouter {
       case 'history':
         if (!this.d.records) throw new ProtocolError(ErrorCode.UNKNOWN_MESSAGE, 'call records are off on this server');
         return this.d.records.answerHistory(session, msg.rid, userID, msg);
+      case 'sfu': {
+        const sfu = this.d.sfu;
+        if (!sfu) throw new ProtocolError(ErrorCode.INVALID_STATE, 'this server has no SFU');
+        const rid = msg.rid;
+        sfu.handle(userID, msg).then(
+          (data) => rid !== undefined && session.reply(rid, data),
+          (err) => session.fail(rid, err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.SFU_ERROR, String((err as Error)?.message ?? err))),
+        );
+        return;
+      }
     }
   }
 

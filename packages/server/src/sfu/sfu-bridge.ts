@@ -1,0 +1,108 @@
+import type { Logger } from 'pino';
+import { ErrorCode, type ClientMessageOf } from '@opencall/protocol';
+import type { CallEngine } from '../calls/call-engine.js';
+import { ProtocolError, refuse } from '../errors.js';
+import type { Delivery } from '../sessions/session-registry.js';
+import type { SfuRoomManager } from './sfu-room-manager.js';
+
+/**
+ * Connects calls on the SFU path to Janus rooms: a room per call, each joined participant
+ * publishes once and is subscribed to everyone else's feed; Janus's offers reach the client as
+ * `sfuOffer` frames. Only joined participants can touch a room, so ringing invitees and
+ * strangers get nothing from Janus.
+ */
+export class SfuBridge {
+  /** Room creation per call; operations wait for it. */
+  private readonly rooms = new Map<string, Promise<void>>();
+  /** Per call, the publishers whose media reached Janus: Janus refuses (428) feeds not yet up. */
+  private readonly live = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly manager: SfuRoomManager,
+    private readonly engine: CallEngine,
+    private readonly delivery: Delivery,
+    private readonly log: Logger,
+    maxPublishers: number,
+  ) {
+    engine.events.on('callCreated', (call) => {
+      if (call.mediaPath !== 'sfu') return;
+      this.rooms.set(
+        call.inviteID,
+        manager.createRoom(call.inviteID, maxPublishers).then(
+          () => undefined,
+          (err) => this.log.error({ err, inviteID: call.inviteID }, 'SFU room could not be created'),
+        ),
+      );
+    });
+    engine.events.on('memberChanged', (call, member, from) => {
+      if (call.mediaPath !== 'sfu' || from !== 'joined' || member.state === 'joined') return;
+      manager.leave(call.inviteID, member.userID).catch((err) => this.log.warn({ err, inviteID: call.inviteID }, 'SFU leave failed'));
+    });
+    engine.events.on('callEnded', (call) => {
+      if (call.mediaPath !== 'sfu') return;
+      const created = this.rooms.get(call.inviteID);
+      this.rooms.delete(call.inviteID);
+      this.live.delete(call.inviteID);
+      void (created ?? Promise.resolve())
+        .then(() => manager.destroyRoom(call.inviteID))
+        .catch((err) => this.log.warn({ err, inviteID: call.inviteID }, 'SFU room destroy failed'));
+    });
+    manager.on('mediaUp', ({ callId, userID, target }) => {
+      const call = engine.get(callId);
+      if (target !== 'publisher' || !call) return;
+      const live = this.live.get(callId) ?? new Set<string>();
+      this.live.set(callId, live);
+      live.add(userID);
+      for (const m of call.inState('joined')) if (m.userID !== userID) void this.subscribe(callId, m.userID, [userID]);
+    });
+    manager.on('feedUnpublished', ({ callId, userID }) => this.live.get(callId)?.delete(userID));
+    manager.on('subscriberOffer', ({ callId, userID, offerSdp, streams }) => {
+      this.delivery.send(userID, { t: 'sfuOffer', inviteID: callId, sdp: offerSdp, streams });
+    });
+    manager.on('janusDown', ({ reason, callIds }) => this.log.error({ reason, callIds }, 'lost the connection to Janus'));
+  }
+
+  /** Runs a client's `sfu` message; resolves with the `res` data. */
+  async handle(userID: string, msg: ClientMessageOf<'sfu'>): Promise<unknown> {
+    const call = this.engine.get(msg.inviteID);
+    if (!call) throw refuse.notFound(msg.inviteID);
+    const member = call.members.get(userID);
+    if (!member) throw refuse.notParticipant(call.inviteID);
+    if (member.state !== 'joined') throw refuse.state('only participants in the call can send or receive its media');
+    if (call.mediaPath !== 'sfu') throw refuse.state('this call does not go through the SFU');
+    await this.rooms.get(call.inviteID);
+    try {
+      switch (msg.op) {
+        case 'publish': {
+          const { answerSdp } = await this.manager.publish(call.inviteID, userID, msg.sdp);
+          const live = this.live.get(call.inviteID) ?? new Set<string>();
+          const others = this.manager.publishedUsers(call.inviteID).filter((u) => u !== userID && live.has(u) && call.isActive(u));
+          if (others.length > 0) void this.subscribe(call.inviteID, userID, others);
+          return { sdp: answerSdp };
+        }
+        case 'answer':
+          await this.manager.startSubscriber(call.inviteID, userID, msg.sdp);
+          return undefined;
+        case 'trickle':
+          await this.manager.trickle(call.inviteID, userID, msg.target, msg.candidate);
+          return undefined;
+      }
+    } catch (err) {
+      if (err instanceof ProtocolError) throw err;
+      throw new ProtocolError(ErrorCode.SFU_ERROR, (err as Error).message);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.manager.close();
+  }
+
+  private async subscribe(callId: string, userID: string, feeds: string[]): Promise<void> {
+    try {
+      const r = await this.manager.subscribe(callId, userID, feeds);
+      if (r.offerSdp) this.delivery.send(userID, { t: 'sfuOffer', inviteID: callId, sdp: r.offerSdp, streams: r.streams });
+    } catch (err) {
+      this.log.warn({ err, inviteID: callId, userID, feeds }, 'SFU subscribe failed');
+    }
+  }
+}
