@@ -67,6 +67,30 @@ describe('media controls in a call', () => {
     }
   });
 
+  it('switchDevice outside a call opens nothing, and the next call uses the chosen devices', async () => {
+    server = await startTestServer();
+    const [alice, bob] = [await client('alice'), await client('bob')];
+    await alice.sdk.switchDevice({ deviceType: 'video', deviceId: 'synthetic-camera-1' });
+    await alice.sdk.switchDevice({ deviceType: 'audio', deviceId: 'synthetic-microphone-1' });
+    expect(alice.sdk.getLocalStream()).toBeNull();
+    await connect(alice, bob, 2);
+    const view = watchChroma(bob.sdk.getRemoteStream('alice')!.getVideoTracks()[0]!);
+    try {
+      await eventually(() => view.seen.frames > 3 && view.seen.meanU < 90, `camera 1 colour (U=${view.seen.meanU})`);
+    } finally {
+      view.stop();
+    }
+    // in an audio call, switching the camera does not turn it on
+    await alice.sdk.hangup();
+    await bob.waitFor(EVENT.CALL_END);
+    bob.clear();
+    await connect(alice, bob, 1);
+    await alice.sdk.switchDevice({ deviceType: 'video', deviceId: 'synthetic-camera-0' });
+    expect(alice.sdk.getLocalStream()?.getVideoTracks()).toEqual([]);
+    await sleep(300);
+    expect(bob.count(EVENT.USER_VIDEO_AVAILABLE)).toBe(0);
+  });
+
   it('switchToAudioCall and back to video, reflected on both sides', async () => {
     server = await startTestServer();
     const [alice, bob] = [await client('alice'), await client('bob')];

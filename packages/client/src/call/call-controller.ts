@@ -288,8 +288,7 @@ export class CallController {
 
   /** Switches the camera or microphone in use; the peers get the new track without renegotiation. */
   async switchDevice(kind: TrackKind, deviceId: string): Promise<void> {
-    if (kind === 'video') await this.d.local.openCamera(deviceId);
-    else await this.d.local.openMic(deviceId);
+    await this.d.local.useDevice(kind, deviceId);
     this.publishMediaState();
   }
 

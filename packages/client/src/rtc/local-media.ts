@@ -29,6 +29,8 @@ export class LocalMedia {
   private micMuted = false;
   private previewStream: MediaStream | null = null;
   private readonly opening: Record<TrackKind, Promise<void> | null> = { audio: null, video: null };
+  /** Devices chosen with switchDevice(), used whenever that kind is opened next. */
+  private readonly preferred: Record<TrackKind, string | undefined> = { audio: undefined, video: undefined };
   /** Bumped by release(): a capture that finishes after it is stopped, not kept. */
   private generation = 0;
 
@@ -70,6 +72,7 @@ export class LocalMedia {
   /** Opens the microphone if it is not open; throws 60003/60005 (or 60006 without devices). */
   openMic(deviceId?: string): Promise<void> {
     if (this.mic && !deviceId) return Promise.resolve();
+    deviceId ??= this.preferred.audio;
     return this.once('audio', deviceId, async () => {
       const gen = this.generation;
       const track = await this.capture('audio', deviceId ? { deviceId: { exact: deviceId } } : true);
@@ -81,6 +84,7 @@ export class LocalMedia {
   /** Opens the camera at the current profile; throws 60004/60005 (or 60006). */
   openCamera(deviceId?: string): Promise<void> {
     if (this.camera && !deviceId) return Promise.resolve();
+    deviceId ??= this.preferred.video;
     return this.once('video', deviceId, async () => {
       const gen = this.generation;
       const p = VIDEO_PROFILES[this.profile];
@@ -108,6 +112,19 @@ export class LocalMedia {
     });
     this.opening[kind] = p;
     return p;
+  }
+
+  /**
+   * Uses this device for the kind from now on: an open track is replaced at once; a closed one
+   * stays closed (switching never turns the camera or microphone on by itself).
+   */
+  async useDevice(kind: TrackKind, deviceId: string): Promise<void> {
+    const open = kind === 'audio' ? this.mic !== null : this.camera !== null;
+    if (open) {
+      if (kind === 'audio') await this.openMic(deviceId);
+      else await this.openCamera(deviceId);
+    }
+    this.preferred[kind] = deviceId;
   }
 
   /** Stops the camera (its light goes off) and withdraws the video sending track. */
