@@ -13,6 +13,7 @@ import { EVENT, TUICallEvent, type CallBeginEvent, type CallRole } from '../even
 import type { RtcImplementation } from '../rtc/environment.js';
 import type { LocalMedia, TrackKind } from '../rtc/local-media.js';
 import { judge, sample, toVolume, worse, type NetworkQuality, type StatsSample } from '../rtc/call-monitor.js';
+import type { CallMedia } from '../rtc/call-media.js';
 import { MeshMedia } from '../rtc/mesh-media.js';
 import { SfuMedia } from '../rtc/sfu-media.js';
 import type { SignalClient } from '../signal/signal-client.js';
@@ -45,7 +46,7 @@ class ActiveCall {
     readonly role: 'caller' | 'callee',
     public callType: CallType,
     readonly sponsor: string,
-    public media: MeshMedia | SfuMedia,
+    public media: CallMedia,
   ) {}
 
   get kinds(): TrackKind[] {

@@ -4,11 +4,7 @@ import type { RtcImplementation } from './environment.js';
 import type { LocalMedia, TrackKind } from './local-media.js';
 import { PeerLink } from './peer-link.js';
 
-export interface MeshMediaEvents {
-  /** Media with this user is up (ICE+DTLS connected). */
-  peerConnected: [userID: string];
-  peerFailed: [userID: string];
-}
+import type { CallMedia, CallMediaEvents } from './call-media.js';
 
 export interface MeshMediaOptions {
   rtc: RtcImplementation;
@@ -22,7 +18,7 @@ export interface MeshMediaOptions {
  * Media of one call as a mesh: a peer connection per remote user (1:1 is a mesh of one).
  * Owns the links; knows nothing about ringing or accept.
  */
-export class MeshMedia extends EventEmitter<MeshMediaEvents> {
+export class MeshMedia extends EventEmitter<CallMediaEvents> implements CallMedia {
   private readonly links = new Map<string, PeerLink>();
 
   constructor(private readonly o: MeshMediaOptions) {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import type { SfuStreamInfo } from '@opencall/protocol/lite';
 import type { RtcImplementation } from './environment.js';
 import type { LocalMedia, TrackKind } from './local-media.js';
-import type { MeshMediaEvents } from './mesh-media.js';
+import type { CallMedia, CallMediaEvents } from './call-media.js';
 import type { Request } from '../signal/signal-client.js';
 
 export interface SfuMediaOptions {
@@ -22,7 +22,7 @@ export interface SfuMediaOptions {
  * to users by `mid`. Same events and queries as {@link MeshMedia}, so the call controller
  * treats both paths alike.
  */
-export class SfuMedia extends EventEmitter<MeshMediaEvents> {
+export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia {
   private pub: RTCPeerConnection | null = null;
   private sub: RTCPeerConnection | null = null;
   private subConnected = false;
