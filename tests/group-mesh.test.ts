@@ -61,6 +61,16 @@ describe('group calls over a mesh', () => {
     expect(server.stats().calls).toBe(0);
   });
 
+  it('invitees accepting at the same moment still connect to each other (no double offer)', async () => {
+    server = await startTestServer();
+    const [alice, bob, carol] = [await client('alice'), await client('bob'), await client('carol')];
+    await alice.sdk.groupCall({ userIDList: ['bob', 'carol'], type: 2 });
+    await bob.waitFor(EVENT.INVITED);
+    await carol.waitFor(EVENT.INVITED);
+    await Promise.all([bob.sdk.accept(), carol.sdk.accept()]);
+    await expectFullMesh([alice, bob, carol]);
+  });
+
   it('invite more into a running call: the newcomer learns who is in and gets their media', async () => {
     server = await startTestServer();
     const [alice, bob, carol] = [await client('alice'), await client('bob'), await client('carol')];

@@ -38,6 +38,8 @@ interface Peer {
 class ActiveCall {
   phase: 'dialing' | 'ringing' | 'connected' = 'dialing';
   mediaPath: MediaPath = 'mesh';
+  /** Who was in the call when we joined: we link to them; anyone joining later links to us. */
+  joinedBefore: string[] = [];
   inviteID = '';
   roomID = 0;
   connectedAt: number | undefined;
@@ -476,6 +478,7 @@ export class CallController {
     call.phase = 'connected';
     call.connectedAt = Date.now();
     this.startMonitor(call);
+    call.joinedBefore = r.participants.map((p) => p.userID);
     for (const p of r.participants) {
       const peer = call.peers.get(p.userID) ?? { accepted: true, entered: false, media: p.media };
       peer.accepted = true;
@@ -491,7 +494,9 @@ export class CallController {
   private afterJoin(call: ActiveCall): void {
     if (this.current !== call) return;
     if (call.mediaPath === 'sfu') this.publish(call);
-    else for (const [userID, peer] of call.peers) if (peer.accepted && !call.media.has(userID)) this.linkTo(call, userID);
+    // Only those already in when we joined: someone who joined in the meantime links to us, and
+    // linking to them too would make both sides offer at once.
+    else for (const userID of call.joinedBefore) if (call.peers.get(userID)?.accepted && !call.media.has(userID)) this.linkTo(call, userID);
     this.d.emit(TUICallEvent.onCallBegin, this.beginPayload(call));
     for (const userID of call.peers.keys()) this.maybeEnter(call, userID);
   }

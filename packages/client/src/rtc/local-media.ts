@@ -72,30 +72,20 @@ export class LocalMedia {
   /** Opens the microphone if it is not open; throws 60003/60005 (or 60006 without devices). */
   openMic(deviceId?: string): Promise<void> {
     if (this.mic && !deviceId) return Promise.resolve();
-    deviceId ??= this.preferred.audio;
-    return this.once('audio', deviceId, async () => {
-      const gen = this.generation;
-      const track = await this.capture('audio', deviceId ? { deviceId: { exact: deviceId } } : true);
-      if (gen !== this.generation) return track.stop(); // released while the device was opening
-      this.replace('audio', track);
-    });
+    return this.once('audio', deviceId, (id) => this.capture('audio', id ? { deviceId: { exact: id } } : true));
   }
 
   /** Opens the camera at the current profile; throws 60004/60005 (or 60006). */
   openCamera(deviceId?: string): Promise<void> {
     if (this.camera && !deviceId) return Promise.resolve();
-    deviceId ??= this.preferred.video;
-    return this.once('video', deviceId, async () => {
-      const gen = this.generation;
+    return this.once('video', deviceId, (id) => {
       const p = VIDEO_PROFILES[this.profile];
-      const track = await this.capture('video', {
+      return this.capture('video', {
         width: { ideal: p.width },
         height: { ideal: p.height },
         frameRate: { ideal: p.frameRate },
-        ...(deviceId && { deviceId: { exact: deviceId } }),
+        ...(id && { deviceId: { exact: id } }),
       });
-      if (gen !== this.generation) return track.stop(); // released while the device was opening
-      this.replace('video', track);
     });
   }
 
@@ -103,8 +93,23 @@ export class LocalMedia {
    * Concurrent opens of the default device share one capture (accept() inside an INVITED
    * handler races the open started while ringing): one getUserMedia, one error.
    */
-  private once(kind: TrackKind, deviceId: string | undefined, open: () => Promise<void>): Promise<void> {
-    if (deviceId) return open();
+  private once(kind: TrackKind, explicitId: string | undefined, capture: (deviceId: string | undefined) => Promise<MediaStreamTrack>): Promise<void> {
+    const open = async () => {
+      const gen = this.generation;
+      const preferred = explicitId === undefined ? this.preferred[kind] : undefined;
+      let track: MediaStreamTrack;
+      try {
+        track = await capture(explicitId ?? preferred);
+      } catch (err) {
+        // The device chosen earlier may be gone (unplugged): fall back to the default one.
+        if (preferred === undefined) throw err;
+        this.preferred[kind] = undefined;
+        track = await capture(undefined);
+      }
+      if (gen !== this.generation) return track.stop(); // released while the device was opening
+      this.replace(kind, track);
+    };
+    if (explicitId) return open();
     const pending = this.opening[kind];
     if (pending) return pending;
     const p = open().finally(() => {
@@ -113,6 +118,7 @@ export class LocalMedia {
     this.opening[kind] = p;
     return p;
   }
+
 
   /**
    * Uses this device for the kind from now on: an open track is replaced at once; a closed one
