@@ -67,23 +67,13 @@ describe('media controls in a call', () => {
     }
   });
 
-  it('switchDevice outside a call opens nothing, and the next call uses the chosen devices', async () => {
+  it('switchDevice never turns a closed device on', async () => {
     server = await startTestServer();
     const [alice, bob] = [await client('alice'), await client('bob')];
     await alice.sdk.switchDevice({ deviceType: 'video', deviceId: 'synthetic-camera-1' });
     await alice.sdk.switchDevice({ deviceType: 'audio', deviceId: 'synthetic-microphone-1' });
     expect(alice.sdk.getLocalStream()).toBeNull();
-    await connect(alice, bob, 2);
-    const view = watchChroma(bob.sdk.getRemoteStream('alice')!.getVideoTracks()[0]!);
-    try {
-      await eventually(() => view.seen.frames > 3 && view.seen.meanU < 90, `camera 1 colour (U=${view.seen.meanU})`);
-    } finally {
-      view.stop();
-    }
     // in an audio call, switching the camera does not turn it on
-    await alice.sdk.hangup();
-    await bob.waitFor(EVENT.CALL_END);
-    bob.clear();
     await connect(alice, bob, 1);
     await alice.sdk.switchDevice({ deviceType: 'video', deviceId: 'synthetic-camera-0' });
     expect(alice.sdk.getLocalStream()?.getVideoTracks()).toEqual([]);

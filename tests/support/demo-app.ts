@@ -124,7 +124,15 @@ export function tileVideo(page: Page, userID: string | 'local'): Promise<VideoSt
  */
 export async function expectPlaying(page: Page, userID: string, timeout = 15_000): Promise<void> {
   const selector = `#remote-view-${userID} video`;
-  await page.waitForFunction((sel) => (document.querySelector<HTMLVideoElement>(sel)?.videoWidth ?? 0) > 0, selector, { timeout });
+  await page.waitForFunction((sel) => (document.querySelector<HTMLVideoElement>(sel)?.videoWidth ?? 0) > 0, selector, { timeout }).catch(async (err) => {
+    const state = await page.evaluate((sel) => {
+      const v = document.querySelector<HTMLVideoElement>(sel);
+      const c = (window as any).opencallDemo?.calling;
+      const s = c?.getRemoteStream?.(sel.split('remote-view-')[1]!.split(' ')[0]);
+      return { hasVideo: !!v, w: v?.videoWidth, tracks: s?.getTracks().map((t: MediaStreamTrack) => `${t.kind}:${t.readyState}:${t.muted}`) };
+    }, selector);
+    throw new Error(`${await page.evaluate(() => (window as any).opencallDemo?.state?.userID ?? '?')} sees no video from ${userID}: ${JSON.stringify(state)}: ${(err as Error).message}`);
+  });
   const start = await tileVideo(page, userID);
   await page.waitForFunction(
     ({ sel, t }) => {

@@ -29,8 +29,6 @@ export class LocalMedia {
   private micMuted = false;
   private previewStream: MediaStream | null = null;
   private readonly opening: Record<TrackKind, Promise<void> | null> = { audio: null, video: null };
-  /** Devices chosen with switchDevice(), used whenever that kind is opened next. */
-  private readonly preferred: Record<TrackKind, string | undefined> = { audio: undefined, video: undefined };
   /** Bumped by release(): a capture that finishes after it is stopped, not kept. */
   private generation = 0;
 
@@ -96,16 +94,7 @@ export class LocalMedia {
   private once(kind: TrackKind, explicitId: string | undefined, capture: (deviceId: string | undefined) => Promise<MediaStreamTrack>): Promise<void> {
     const open = async () => {
       const gen = this.generation;
-      const preferred = explicitId === undefined ? this.preferred[kind] : undefined;
-      let track: MediaStreamTrack;
-      try {
-        track = await capture(explicitId ?? preferred);
-      } catch (err) {
-        // The device chosen earlier may be gone (unplugged): fall back to the default one.
-        if (preferred === undefined) throw err;
-        this.preferred[kind] = undefined;
-        track = await capture(undefined);
-      }
+      const track = await capture(explicitId);
       if (gen !== this.generation) return track.stop(); // released while the device was opening
       this.replace(kind, track);
     };
@@ -121,16 +110,12 @@ export class LocalMedia {
 
 
   /**
-   * Uses this device for the kind from now on: an open track is replaced at once; a closed one
-   * stays closed (switching never turns the camera or microphone on by itself).
+   * Switches an open microphone or camera to this device (replaceTrack on every connection).
+   * A closed one stays closed: switching never turns a device on by itself.
    */
   async useDevice(kind: TrackKind, deviceId: string): Promise<void> {
-    const open = kind === 'audio' ? this.mic !== null : this.camera !== null;
-    if (open) {
-      if (kind === 'audio') await this.openMic(deviceId);
-      else await this.openCamera(deviceId);
-    }
-    this.preferred[kind] = deviceId;
+    if (kind === 'audio' && this.mic) await this.openMic(deviceId);
+    else if (kind === 'video' && this.camera) await this.openCamera(deviceId);
   }
 
   /** Stops the camera (its light goes off) and withdraws the video sending track. */
