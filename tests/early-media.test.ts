@@ -1,36 +1,8 @@
-import wrtc from '@roamhq/wrtc';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '@opencall/server';
 import { EVENT } from '@opencall/client/node';
 import { cleanup, eventually, startTestServer, TestClient } from './support/harness.js';
-
-/** Mean of the U plane of the latest I420 frame a sink saw (128 = no colour: black or grey). */
-function watchChroma(track: MediaStreamTrack) {
-  const sink = new (wrtc as any).nonstandard.RTCVideoSink(track);
-  const seen = { frames: 0, meanU: 128 };
-  sink.onframe = ({ frame }: { frame: { width: number; height: number; data: Uint8Array } }) => {
-    const ySize = frame.width * frame.height;
-    const u = frame.data.subarray(ySize, ySize + ySize / 4);
-    let sum = 0;
-    for (let i = 0; i < u.length; i += 16) sum += u[i]!;
-    seen.meanU = sum / Math.ceil(u.length / 16);
-    seen.frames++;
-  };
-  return { seen, stop: () => sink.stop() };
-}
-
-/** Peak absolute sample of recent audio data from a remote track. */
-function watchAudio(track: MediaStreamTrack) {
-  const sink = new (wrtc as any).nonstandard.RTCAudioSink(track);
-  const seen = { chunks: 0, peak: 0 };
-  sink.ondata = ({ samples }: { samples: Int16Array }) => {
-    let peak = 0;
-    for (let i = 0; i < samples.length; i++) peak = Math.max(peak, Math.abs(samples[i]!));
-    seen.peak = peak;
-    seen.chunks++;
-  };
-  return { seen, stop: () => sink.stop() };
-}
+import { watchAudio, watchChroma } from './support/media-probes.js';
 
 describe('media negotiated while ringing', () => {
   let server: RunningServer | undefined;

@@ -1,23 +1,8 @@
-import wrtc from '@roamhq/wrtc';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '@opencall/server';
 import { EVENT, ErrorCode, TUICallEvent } from '@opencall/client/node';
-import { cleanup, eventually, inbound, sleep, startTestServer, TestClient } from './support/harness.js';
-
-/** Mean U (chroma) of the latest frame on a remote video track: tells the synthetic cameras apart. */
-function watchChroma(track: MediaStreamTrack) {
-  const sink = new (wrtc as any).nonstandard.RTCVideoSink(track);
-  const seen = { frames: 0, meanU: 128 };
-  sink.onframe = ({ frame }: { frame: { width: number; height: number; data: Uint8Array } }) => {
-    const y = frame.width * frame.height;
-    const u = frame.data.subarray(y, y + y / 4);
-    let sum = 0;
-    for (let i = 0; i < u.length; i += 16) sum += u[i]!;
-    seen.meanU = sum / Math.ceil(u.length / 16);
-    seen.frames++;
-  };
-  return { seen, stop: () => sink.stop() };
-}
+import { cleanup, connectCall, eventually, inbound, sleep, startTestServer, TestClient } from './support/harness.js';
+import { watchChroma } from './support/media-probes.js';
 
 describe('media controls in a call', () => {
   let server: RunningServer;
@@ -32,13 +17,7 @@ describe('media controls in a call', () => {
     await cleanup(server, clients);
     clients = [];
   });
-  async function connect(a: TestClient, b: TestClient, type: 1 | 2) {
-    await a.sdk.call({ userID: b.userID, type });
-    await b.waitFor(EVENT.INVITED);
-    await b.sdk.accept();
-    await a.waitFor(EVENT.USER_ENTER);
-    await b.waitFor(EVENT.USER_ENTER);
-  }
+  const connect = connectCall;
 
   it('switchDevice mid-call: the peer sees the other camera, without renegotiation', async () => {
     server = await startTestServer();

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '@opencall/server';
 import { EVENT, ErrorCode, TUICallEvent } from '@opencall/client/node';
-import { cleanup, eventually, inbound, SDK_APP_ID, SECRET, sig, sleep, startTestServer, TestClient } from './support/harness.js';
+import { cleanup, connectCall, eventually, inbound, SDK_APP_ID, SECRET, sig, sleep, startTestServer, TestClient } from './support/harness.js';
 
 const require = createRequire(import.meta.url);
 const TLSSigAPIv2 = require('tls-sig-api-v2') as { Api: new (sdkAppId: number, key: string) => { genUserSig(id: string, expire: number): string } };
@@ -27,13 +27,7 @@ describe('1:1 call flows (the spec event table)', () => {
     clients = [];
   });
 
-  async function connect(a: TestClient, b: TestClient, type: 1 | 2 = 2) {
-    await a.sdk.call({ userID: b.userID, type });
-    await b.waitFor(EVENT.INVITED);
-    await b.sdk.accept();
-    await a.waitFor(EVENT.USER_ENTER);
-    await b.waitFor(EVENT.USER_ENTER);
-  }
+  const connect = connectCall;
 
   it('accept then callee hangs up: events in order on both sides', async () => {
     server = await startTestServer();

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '@opencall/server';
 import { EVENT, ErrorCode } from '@opencall/client/node';
-import { cleanup, eventually, inbound, sleep, startTestServer, TestClient } from './support/harness.js';
+import { cleanup, connectCall, eventually, inbound, sleep, startTestServer, TestClient } from './support/harness.js';
 
 /** Closes the SDK's socket under it, as a network drop would. */
 function dropSocket(c: TestClient) {
@@ -21,13 +21,7 @@ describe('reconnection', () => {
     await cleanup(server, clients);
     clients = [];
   });
-  async function connect(a: TestClient, b: TestClient) {
-    await a.sdk.call({ userID: b.userID, type: 2 });
-    await b.waitFor(EVENT.INVITED);
-    await b.sdk.accept();
-    await a.waitFor(EVENT.USER_ENTER);
-    await b.waitFor(EVENT.USER_ENTER);
-  }
+  const connect = connectCall;
 
   it('a socket dropped mid-call resumes: no kick, no lost event, the call and its media go on', async () => {
     server = await startTestServer();

@@ -114,6 +114,15 @@ export async function eventually(check: () => Promise<boolean> | boolean, what: 
   throw new Error(`timed out waiting for: ${what}`);
 }
 
+/** `a` calls `b` (type 2 = video by default), `b` accepts, and both see USER_ENTER. */
+export async function connectCall(a: TestClient, b: TestClient, type: 1 | 2 = 2): Promise<void> {
+  await a.sdk.call({ userID: b.userID, type });
+  await b.waitFor(EVENT.INVITED);
+  await b.sdk.accept();
+  await a.waitFor(EVENT.USER_ENTER);
+  await b.waitFor(EVENT.USER_ENTER);
+}
+
 /** Logs every client out (ignoring failures) and stops the server. */
 export async function cleanup(server: RunningServer | undefined, clients: TestClient[]): Promise<void> {
   await Promise.all(clients.map((c) => c.sdk.logout().catch(() => {})));
