@@ -177,7 +177,7 @@ export class CallEngine {
       throw new ProtocolError(ErrorCode.INVALID_MESSAGE, `at most ${this.maxInvitees} invitees per call`);
     }
     if (call.groupID !== undefined) this.checkGroup(call.groupID, fresh);
-    const batch = call.newBatch();
+    const batch = call.newBatch(this.clock.now());
     const ringing: Member[] = [];
     for (const id of fresh) {
       const busy = this.activeCall.has(id);
@@ -367,7 +367,7 @@ export class CallEngine {
   }
 
   private ring(call: Call, member: Member): void {
-    const elapsed = this.clock.now() - call.createdAt;
+    const elapsed = this.clock.now() - call.batchStart(member.batch);
     const timeout = call.timeoutMs === 0 ? 0 : Math.max(1, Math.ceil((call.timeoutMs - elapsed) / 1000));
     const delivered = this.delivery.send(member.userID, {
       t: 'invited',

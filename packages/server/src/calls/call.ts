@@ -45,8 +45,17 @@ export class Call {
     return this.endedAt !== undefined;
   }
 
-  newBatch(): number {
+  private readonly batchStarts = new Map<number, number>();
+
+  /** A group of invitees rung together; `at` (ms) is when their ringing time starts. */
+  newBatch(at: number = this.createdAt): number {
+    this.batchStarts.set(this.nextBatch, at);
     return this.nextBatch++;
+  }
+
+  /** When a batch started ringing (the call's creation for the first invitees). */
+  batchStart(batch: number): number {
+    return this.batchStarts.get(batch) ?? this.createdAt;
   }
 
   setBatchTimer(batch: number, handle: TimerHandle): void {

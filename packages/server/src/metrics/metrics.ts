@@ -34,6 +34,7 @@ const CODE_NAMES = new Map<number, string>(Object.entries(ErrorCode).map(([name,
  */
 export class ServerMetrics {
   readonly registry = new Registry();
+  private readonly withProcessMetrics: boolean;
   private readonly liveCalls = new Set<Call>();
   /** When each invitee started ringing (performance.now() ms), for the ringing-time histogram. */
   private readonly ringingSince = new WeakMap<Member, number>();
@@ -48,7 +49,7 @@ export class ServerMetrics {
 
   constructor(sources: MetricsSources, options: MetricsOptions = {}) {
     const registers = [this.registry];
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.withProcessMetrics = options.defaultMetrics !== false;
     const liveCalls = this.liveCalls;
     new Gauge({
       name: 'opencall_connections',
@@ -150,7 +151,8 @@ export class ServerMetrics {
 
   /** The exposition text and its content type. */
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const registry = this.withProcessMetrics ? Registry.merge([processRegistry(), this.registry]) : this.registry;
+    return { contentType: this.registry.contentType, body: await registry.metrics() };
   }
 
   private memberChanged(member: Member, from: Member['state'] | null): void {
@@ -186,4 +188,19 @@ export function registerMetricsRoute(app: FastifyInstance, metrics: ServerMetric
     const { contentType, body } = await metrics.render();
     return reply.header('content-type', contentType).header('cache-control', 'no-store').send(body);
   });
+}
+
+let processMetrics: Registry | undefined;
+
+/**
+ * Process metrics (CPU, memory, GC, event loop) once per process, in their own registry merged
+ * in at scrape time. prom-client's GC observer is never disconnected, so registering them per
+ * server kept every closed server (and all it referenced) alive.
+ */
+function processRegistry(): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
 }
