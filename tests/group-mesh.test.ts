@@ -1,7 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { RunningServer } from '@opencall/server';
+import { describe, expect, it } from 'vitest';
 import { EVENT, ErrorCode, TUICallEvent } from '@opencall/client/node';
-import { cleanup, eventually, inbound, sig, sleep, startTestServer, TestClient } from './support/harness.js';
+import { eventually, inbound, sig, sleep, startTestServer, testBed, TestClient } from './support/harness.js';
 
 /** Every client receives growing audio and video from every other one. */
 async function expectFullMesh(clients: TestClient[]) {
@@ -19,21 +18,11 @@ async function expectFullMesh(clients: TestClient[]) {
 }
 
 describe('group calls over a mesh', () => {
-  let server: RunningServer;
-  let clients: TestClient[] = [];
-  const client = async (userID: string) => {
-    const c = new TestClient(userID, server);
-    clients.push(c);
-    await c.login();
-    return c;
-  };
-  afterEach(async () => {
-    await cleanup(server, clients);
-    clients = [];
-  });
+  const bed = testBed();
+  const client = bed.client;
 
   it('3-party video call without groupID: everyone receives everyone; last-but-one leaving ends it', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const [alice, bob, carol] = [await client('alice'), await client('bob'), await client('carol')];
     await alice.sdk.groupCall({ userIDList: ['bob', 'carol'], type: 2 });
     for (const c of [bob, carol]) {
@@ -58,11 +47,11 @@ describe('group calls over a mesh', () => {
     const end = await alice.waitFor(EVENT.CALL_END);
     expect(end.totalTime).toBeGreaterThanOrEqual(0);
     await carol.waitFor(EVENT.CALL_END);
-    expect(server.stats().calls).toBe(0);
+    expect(bed.server!.stats().calls).toBe(0);
   });
 
   it('invitees accepting at the same moment still connect to each other (no double offer)', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const [alice, bob, carol] = [await client('alice'), await client('bob'), await client('carol')];
     await alice.sdk.groupCall({ userIDList: ['bob', 'carol'], type: 2 });
     await bob.waitFor(EVENT.INVITED);
@@ -72,7 +61,7 @@ describe('group calls over a mesh', () => {
   });
 
   it('invite more into a running call: the newcomer learns who is in and gets their media', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const [alice, bob, carol] = [await client('alice'), await client('bob'), await client('carol')];
     await alice.sdk.call({ userID: 'bob', type: 2 });
     await bob.waitFor(EVENT.INVITED);
@@ -91,7 +80,7 @@ describe('group calls over a mesh', () => {
   });
 
   it('per-invitee outcomes: reject, busy and no answer while the call goes on', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const [alice, bob, carol, erin, frank] = [await client('alice'), await client('bob'), await client('carol'), await client('erin'), await client('frank')];
     // carol is busy ringing for erin
     await erin.sdk.call({ userID: 'carol', type: 1 });
@@ -117,7 +106,7 @@ describe('group calls over a mesh', () => {
   });
 
   it('the caller cancelling before anyone answered cancels every ringing invitee', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const [alice, bob, carol] = [await client('alice'), await client('bob'), await client('carol')];
     await alice.sdk.groupCall({ userIDList: ['bob', 'carol'], type: 2 });
     await bob.waitFor(EVENT.INVITED);
@@ -125,11 +114,11 @@ describe('group calls over a mesh', () => {
     await alice.sdk.hangup();
     await bob.waitFor(EVENT.CALLING_CANCEL);
     await carol.waitFor(EVENT.CALLING_CANCEL);
-    expect(server.stats().calls).toBe(0);
+    expect(bed.server!.stats().calls).toBe(0);
   });
 
   it('when everybody declines, the caller is told for each and the call is over', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const [alice, bob, carol] = [await client('alice'), await client('bob'), await client('carol')];
     await alice.sdk.groupCall({ userIDList: ['bob', 'carol'], type: 1 });
     await bob.waitFor(EVENT.INVITED);
@@ -141,11 +130,11 @@ describe('group calls over a mesh', () => {
     await alice.waitFor(EVENT.LINE_BUSY, (p) => p.userID === 'carol');
     await alice.waitFor(TUICallEvent.onCallCancelled);
     expect(alice.count(EVENT.CALL_END)).toBe(0);
-    expect(server.stats().calls).toBe(0);
+    expect(bed.server!.stats().calls).toBe(0);
   });
 
   it('a mesh call over the participant limit is refused with a clear error', async () => {
-    server = await startTestServer({ meshMaxParticipants: 3 });
+    bed.server = await startTestServer({ meshMaxParticipants: 3 });
     const alice = await client('alice');
     await expect(alice.sdk.groupCall({ userIDList: ['b1', 'b2', 'b3'], type: 2 })).rejects.toMatchObject({ code: ErrorCode.TOO_MANY_PARTICIPANTS });
     expect((await alice.waitFor(EVENT.ERROR)).message).toMatch(/at most 3/);
@@ -155,27 +144,17 @@ describe('group calls over a mesh', () => {
 });
 
 describe('groups', () => {
-  let server: RunningServer;
-  let clients: TestClient[] = [];
-  const client = async (userID: string) => {
-    const c = new TestClient(userID, server);
-    clients.push(c);
-    await c.login();
-    return c;
-  };
-  afterEach(async () => {
-    await cleanup(server, clients);
-    clients = [];
-  });
+  const bed = testBed();
+  const client = bed.client;
   const admin = (path: string, method: string, body?: unknown, auth = `Bearer ${sig('administrator')}`) =>
-    fetch(`${server.url}${path}`, {
+    fetch(`${bed.server!.url}${path}`, {
       method,
       headers: { ...(auth && { authorization: auth }), ...(body !== undefined && { 'content-type': 'application/json' }) },
       ...(body !== undefined && { body: JSON.stringify(body) }),
     });
 
   it('admin REST API: authenticated by an admin UserSig', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     expect((await admin('/v1/admin/groups/team', 'PUT', { members: ['a'] }, '')).status).toBe(401);
     expect((await admin('/v1/admin/groups/team', 'PUT', { members: ['a'] }, `Bearer ${sig('alice')}`)).status).toBe(401);
     expect((await admin('/v1/admin/groups/team', 'PUT', { members: ['a'] }, 'Bearer garbage')).status).toBe(401);
@@ -190,7 +169,7 @@ describe('groups', () => {
   });
 
   it('a groupID call reaches members only; a member joins the running call by roomID', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     expect((await admin('/v1/admin/groups/team', 'PUT', { members: ['alice', 'bob', 'carol'] })).status).toBe(200);
     const [alice, bob, carol, mallory] = [await client('alice'), await client('bob'), await client('carol'), await client('mallory')];
     await expect(alice.sdk.groupCall({ userIDList: ['bob', 'mallory'], type: 2, groupID: 'team' })).rejects.toMatchObject({ code: ErrorCode.NOT_A_GROUP_MEMBER });

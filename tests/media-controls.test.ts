@@ -1,26 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { RunningServer } from '@opencall/server';
+import { describe, expect, it } from 'vitest';
 import { EVENT, ErrorCode, TUICallEvent } from '@opencall/client/node';
-import { cleanup, connectCall, eventually, inbound, sleep, startTestServer, TestClient } from './support/harness.js';
+import { connectCall, eventually, inbound, sleep, startTestServer, testBed, TestClient } from './support/harness.js';
 import { watchChroma } from './support/media-probes.js';
 
 describe('media controls in a call', () => {
-  let server: RunningServer;
-  let clients: TestClient[] = [];
-  const client = async (userID: string) => {
-    const c = new TestClient(userID, server);
-    clients.push(c);
-    await c.login();
-    return c;
-  };
-  afterEach(async () => {
-    await cleanup(server, clients);
-    clients = [];
-  });
+  const bed = testBed();
+  const client = bed.client;
   const connect = connectCall;
 
   it('switchDevice mid-call: the peer sees the other camera, without renegotiation', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const [alice, bob] = [await client('alice'), await client('bob')];
     await connect(alice, bob, 2);
     const cameras = await alice.sdk.getCameras();
@@ -47,7 +36,7 @@ describe('media controls in a call', () => {
   });
 
   it('switchDevice never turns a closed device on', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const [alice, bob] = [await client('alice'), await client('bob')];
     await alice.sdk.switchDevice({ deviceType: 'video', deviceId: 'synthetic-camera-1' });
     await alice.sdk.switchDevice({ deviceType: 'audio', deviceId: 'synthetic-microphone-1' });
@@ -61,7 +50,7 @@ describe('media controls in a call', () => {
   });
 
   it('switchToAudioCall and back to video, reflected on both sides', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const [alice, bob] = [await client('alice'), await client('bob')];
     await connect(alice, bob, 2);
     await alice.sdk.switchToAudioCall();
@@ -84,7 +73,7 @@ describe('media controls in a call', () => {
   });
 
   it('an audio call switched to video renegotiates and carries video both ways', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const [alice, bob] = [await client('alice'), await client('bob')];
     await connect(alice, bob, 1);
     expect((await inbound(bob, 'alice')).videoBytes).toBe(0);
@@ -97,7 +86,7 @@ describe('media controls in a call', () => {
   });
 
   it('switching is refused outside a 1:1 call with 60001/60002', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const [alice, bob, carol] = [await client('alice'), await client('bob'), await client('carol')];
     await expect(alice.sdk.switchToVideoCall()).rejects.toMatchObject({ code: ErrorCode.SWITCH_TO_VIDEO_FAILED });
     await alice.sdk.groupCall({ userIDList: ['bob', 'carol'], type: 2 });
@@ -111,7 +100,7 @@ describe('media controls in a call', () => {
   });
 
   it('volume (0-100 per user, local and remote) and network quality while in a call', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const [alice, bob] = [await client('alice'), await client('bob')];
     await connect(alice, bob, 2);
     await alice.waitFor(EVENT.USER_VOICE_VOLUME, (p) => p.volumeMap.bob > 10 && p.volumeMap.alice > 10);

@@ -1,8 +1,7 @@
 import { createRequire } from 'node:module';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { RunningServer } from '@opencall/server';
+import { describe, expect, it } from 'vitest';
 import { EVENT, ErrorCode, TUICallEvent } from '@opencall/client/node';
-import { cleanup, connectCall, eventually, inbound, SDK_APP_ID, SECRET, sig, sleep, startTestServer, TestClient } from './support/harness.js';
+import { connectCall, eventually, inbound, SDK_APP_ID, SECRET, sig, sleep, startTestServer, testBed, TestClient } from './support/harness.js';
 
 const require = createRequire(import.meta.url);
 const TLSSigAPIv2 = require('tls-sig-api-v2') as { Api: new (sdkAppId: number, key: string) => { genUserSig(id: string, expire: number): string } };
@@ -14,23 +13,13 @@ const CALLING = [
 ];
 
 describe('1:1 call flows (the spec event table)', () => {
-  let server: RunningServer;
-  let clients: TestClient[] = [];
-  const client = async (userID: string, options = {}) => {
-    const c = new TestClient(userID, server, options);
-    clients.push(c);
-    await c.login();
-    return c;
-  };
-  afterEach(async () => {
-    await cleanup(server, clients);
-    clients = [];
-  });
+  const bed = testBed();
+  const client = bed.client;
 
   const connect = connectCall;
 
   it('accept then callee hangs up: events in order on both sides', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const alice = await client('alice');
     const bob = await client('bob');
     expect(alice.names()).toEqual([EVENT.SDK_READY]);
@@ -44,11 +33,11 @@ describe('1:1 call flows (the spec event table)', () => {
     expect((await alice.waitFor(TUICallEvent.onCallBegin)).callMediaType).toBe(0);
     expect(await bob.waitFor(EVENT.INVITED)).toMatchObject({ inviteData: { version: 4, callType: 1 } });
     // audio call: no video transceiver, audio flows
-    expect(server.stats().calls).toBe(0);
+    expect(bed.server!.stats().calls).toBe(0);
   });
 
   it('reject: caller gets REJECT, nobody gets CALL_END, both can call again', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const alice = await client('alice');
     const bob = await client('bob');
     await alice.sdk.call({ userID: 'bob', type: 2 });
@@ -58,13 +47,13 @@ describe('1:1 call flows (the spec event table)', () => {
     await alice.waitFor(TUICallEvent.onCallCancelled, (p) => p.reason === 'rejected');
     expect(alice.names(CALLING)).toEqual([EVENT.REJECT]);
     expect(bob.names(CALLING)).toEqual([EVENT.INVITED]);
-    await eventually(() => server.stats().calls === 0, 'call gone on the server');
+    await eventually(() => bed.server!.stats().calls === 0, 'call gone on the server');
     bob.clear();
     await connect(alice, bob);
   });
 
   it('no answer: caller gets NO_RESP with the list, callee CALLING_TIMEOUT (v0 timeout in seconds)', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const alice = await client('alice');
     const bob = await client('bob');
     await alice.sdk.call({ userID: 'bob', type: 2, timeout: 1 });
@@ -79,7 +68,7 @@ describe('1:1 call flows (the spec event table)', () => {
   });
 
   it('timeout 0 never times out', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const alice = await client('alice');
     const bob = await client('bob');
     await alice.sdk.call({ userID: 'bob', type: 1, timeout: 0 });
@@ -91,7 +80,7 @@ describe('1:1 call flows (the spec event table)', () => {
   });
 
   it('cancel: caller hangs up while ringing, callee gets CALLING_CANCEL', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const alice = await client('alice');
     const bob = await client('bob');
     await alice.sdk.call({ userID: 'bob', type: 2 });
@@ -102,11 +91,11 @@ describe('1:1 call flows (the spec event table)', () => {
     expect(alice.names(CALLING)).toEqual([]);
     expect(bob.names(CALLING)).toEqual([EVENT.INVITED, EVENT.CALLING_CANCEL]);
     await expect(bob.sdk.accept()).rejects.toMatchObject({ code: ErrorCode.INVALID_STATE });
-    expect(server.stats().calls).toBe(0);
+    expect(bed.server!.stats().calls).toBe(0);
   });
 
   it('busy: a callee ringing or in a call answers LINE_BUSY and keeps its call', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const alice = await client('alice');
     const bob = await client('bob');
     const carol = await client('carol');
@@ -133,7 +122,7 @@ describe('1:1 call flows (the spec event table)', () => {
   });
 
   it('v0 reject({isBusy}) gives the caller LINE_BUSY', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const alice = await client('alice');
     const bob = await client('bob');
     await alice.sdk.call({ userID: 'bob', type: 1, timeout: 30 });
@@ -144,7 +133,7 @@ describe('1:1 call flows (the spec event table)', () => {
   });
 
   it('v0 accept({inviteID, roomID, callType}) works; a wrong inviteID is refused', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const alice = await client('alice');
     const bob = await client('bob');
     await alice.sdk.call({ userID: 'bob', type: 2, timeout: 10 });
@@ -156,7 +145,7 @@ describe('1:1 call flows (the spec event table)', () => {
   });
 
   it('kicked out: a second login of the same user kicks the first, whose call ends for the peer', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const alice = await client('alice');
     const bob = await client('bob');
     await connect(alice, bob);
@@ -174,7 +163,7 @@ describe('1:1 call flows (the spec event table)', () => {
   });
 
   it('a callee offline at invite time who logs in before the timeout still rings', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const alice = await client('alice');
     const result = await alice.sdk.call({ userID: 'dave', type: 2, timeout: 10 });
     await sleep(500);
@@ -188,14 +177,14 @@ describe('1:1 call flows (the spec event table)', () => {
   });
 
   it('a callee who never comes online: NO_RESP', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const alice = await client('alice');
     await alice.sdk.call({ userID: 'nobody', type: 1, timeout: 1 });
     expect(await alice.waitFor(EVENT.NO_RESP, undefined, 5000)).toMatchObject({ userID: 'nobody' });
   });
 
   it('logout mid-call ends the call for the peer and releases media', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const alice = await client('alice');
     const bob = await client('bob');
     await connect(alice, bob);
@@ -209,7 +198,7 @@ describe('1:1 call flows (the spec event table)', () => {
   });
 
   it('a connection lost for good (no reconnect) ends the call for the peer after the grace period', async () => {
-    server = await startTestServer({ reconnectGraceMs: 300 });
+    bed.server = await startTestServer({ reconnectGraceMs: 300 });
     const alice = await client('alice');
     const bob = await client('bob', { reconnect: false });
     await connect(alice, bob);
@@ -222,7 +211,7 @@ describe('1:1 call flows (the spec event table)', () => {
   });
 
   it('connects without preparing media while ringing (prepareMediaWhileRinging: false)', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const alice = await client('alice');
     const bob = await client('bob', { prepareMediaWhileRinging: false });
     await alice.sdk.call({ userID: 'bob', type: 2 });
@@ -236,9 +225,9 @@ describe('1:1 call flows (the spec event table)', () => {
   });
 
   it('misuse rejects with a code and emits ERROR', async () => {
-    server = await startTestServer();
-    const lone = new TestClient('lone', server);
-    clients.push(lone);
+    bed.server = await startTestServer();
+    const lone = new TestClient('lone', bed.server!);
+    bed.clients.push(lone);
     await expect(lone.sdk.call({ userID: 'x', type: 2 })).rejects.toMatchObject({ code: ErrorCode.NOT_LOGGED_IN });
     expect((await lone.waitFor(EVENT.ERROR)).code).toBe(ErrorCode.NOT_LOGGED_IN);
     await lone.login();
@@ -254,15 +243,12 @@ describe('1:1 call flows (the spec event table)', () => {
 });
 
 describe('UserSig login', () => {
-  let server: RunningServer;
-  const made: TestClient[] = [];
-  afterEach(async () => {
-    await cleanup(server, made.splice(0));
-  });
+  const bed = testBed();
+  const made = bed.clients;
 
   it('accepts a UserSig made by the tls-sig-api-v2 package', async () => {
-    server = await startTestServer();
-    const c = new TestClient('tencent_user-1', server);
+    bed.server = await startTestServer();
+    const c = new TestClient('tencent_user-1', bed.server!);
     made.push(c);
     const userSig = new TLSSigAPIv2.Api(SDK_APP_ID, SECRET).genUserSig('tencent_user-1', 600);
     await expect(c.login(userSig)).resolves.toEqual({ userID: 'tencent_user-1' });
@@ -270,7 +256,7 @@ describe('UserSig login', () => {
   });
 
   it('refuses forged, expired, other-app and other-user sigs with clear codes', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const cases: [string, string, number][] = [
       ['forged', new TLSSigAPIv2.Api(SDK_APP_ID, 'not-the-secret').genUserSig('eve', 600), ErrorCode.USERSIG_INVALID],
       ['garbage', 'eJyrVkrOz0vOTMlMTVWyUqpWSs7PS0nNS1dKBQBhNAhq', ErrorCode.USERSIG_INVALID],
@@ -278,7 +264,7 @@ describe('UserSig login', () => {
       ['other user', sig('mallory'), ErrorCode.USERID_INVALID],
     ];
     for (const [what, userSig, code] of cases) {
-      const c = new TestClient('eve', server);
+      const c = new TestClient('eve', bed.server!);
       made.push(c);
       await expect(c.login(userSig), what).rejects.toMatchObject({ code });
       expect(c.sdk.userID).toBeNull();
@@ -288,19 +274,19 @@ describe('UserSig login', () => {
     // expired: signed with a 1 s lifetime, used 2 s later
     const old = sig('eve', 1);
     await sleep(2100);
-    const c = new TestClient('eve', server);
+    const c = new TestClient('eve', bed.server!);
     made.push(c);
     await expect(c.login(old)).rejects.toMatchObject({ code: ErrorCode.USERSIG_EXPIRED });
-    expect(server.stats().users).toBe(0);
+    expect(bed.server!.stats().users).toBe(0);
   });
 
   it('a UserSig that expires while online ends the session with onUserSigExpired', async () => {
-    server = await startTestServer();
-    const c = new TestClient('shortlived', server);
+    bed.server = await startTestServer();
+    const c = new TestClient('shortlived', bed.server!);
     made.push(c);
     await c.login(sig('shortlived', 2));
     await c.waitFor(TUICallEvent.onUserSigExpired, undefined, 5000);
     expect(c.sdk.userID).toBeNull();
-    await eventually(() => server.stats().users === 0, 'session gone on the server');
+    await eventually(() => bed.server!.stats().users === 0, 'session gone on the server');
   });
 });

@@ -1,7 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { RunningServer } from '@opencall/server';
+import { describe, expect, it } from 'vitest';
 import { EVENT, ErrorCode } from '@opencall/client/node';
-import { cleanup, connectCall, eventually, inbound, sleep, startTestServer, TestClient } from './support/harness.js';
+import { connectCall, eventually, inbound, sleep, startTestServer, testBed, TestClient } from './support/harness.js';
 
 /** Closes the SDK's socket under it, as a network drop would. */
 function dropSocket(c: TestClient) {
@@ -9,22 +8,12 @@ function dropSocket(c: TestClient) {
 }
 
 describe('reconnection', () => {
-  let server: RunningServer;
-  let clients: TestClient[] = [];
-  const client = async (userID: string, options = {}) => {
-    const c = new TestClient(userID, server, options);
-    clients.push(c);
-    await c.login();
-    return c;
-  };
-  afterEach(async () => {
-    await cleanup(server, clients);
-    clients = [];
-  });
+  const bed = testBed();
+  const client = bed.client;
   const connect = connectCall;
 
   it('a socket dropped mid-call resumes: no kick, no lost event, the call and its media go on', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const [alice, bob] = [await client('alice'), await client('bob')];
     await connect(alice, bob);
     dropSocket(bob);
@@ -44,7 +33,7 @@ describe('reconnection', () => {
   });
 
   it('a socket dropped while an invitation is on its way: INVITED arrives once after the resume', async () => {
-    server = await startTestServer();
+    bed.server = await startTestServer();
     const [alice, bob] = [await client('alice'), await client('bob')];
     dropSocket(bob);
     await alice.sdk.call({ userID: 'bob', type: 1 });
@@ -62,12 +51,12 @@ describe('reconnection', () => {
   });
 
   it('server restarted mid-call (in-memory state lost): clients log in afresh, the call ends cleanly, new calls work', async () => {
-    server = await startTestServer();
-    const port = server.port;
+    bed.server = await startTestServer();
+    const port = bed.server!.port;
     const [alice, bob] = [await client('alice'), await client('bob')];
     await connect(alice, bob);
-    await server.close();
-    server = await startTestServer({ port });
+    await bed.server!.close();
+    bed.server = await startTestServer({ port });
     await alice.waitFor('onConnectionStateChanged', (e) => e.state === 'connected' && e.resumed === false, 20_000);
     await bob.waitFor('onConnectionStateChanged', (e) => e.state === 'connected' && e.resumed === false, 20_000);
     await alice.waitFor(EVENT.CALL_END);
@@ -79,7 +68,7 @@ describe('reconnection', () => {
   });
 
   it('without reconnecting, the server ends the user’s calls after the grace period', async () => {
-    server = await startTestServer({ reconnectGraceMs: 400 });
+    bed.server = await startTestServer({ reconnectGraceMs: 400 });
     const [alice, bob] = [await client('alice'), await client('bob', { reconnect: false })];
     await connect(alice, bob);
     const t0 = Date.now();

@@ -3,6 +3,7 @@
  * (@roamhq/wrtc + synthetic devices), plus an event recorder to assert what each side saw.
  */
 import wrtc from '@roamhq/wrtc';
+import { afterEach } from 'vitest';
 import { startServer, genUserSig, type RunningServer, type ServerOptions } from '@opencall/server';
 import TRTCCalling, { EVENT, TUICallEvent, type NodeTRTCCallingOptions } from '@opencall/client/node';
 
@@ -127,4 +128,26 @@ export async function connectCall(a: TestClient, b: TestClient, type: 1 | 2 = 2)
 export async function cleanup(server: RunningServer | undefined, clients: TestClient[]): Promise<void> {
   await Promise.all(clients.map((c) => c.sdk.logout().catch(() => {})));
   await server?.close();
+}
+
+/**
+ * Per-test server and clients, cleaned up after each test: assign `bed.server` in the test,
+ * then `await bed.client('alice')` gives a logged-in client.
+ */
+export function testBed() {
+  const bed = {
+    server: undefined as RunningServer | undefined,
+    clients: [] as TestClient[],
+    async client(userID: string, options: Partial<NodeTRTCCallingOptions> = {}): Promise<TestClient> {
+      const c = new TestClient(userID, bed.server!, options);
+      bed.clients.push(c);
+      await c.login();
+      return c;
+    },
+  };
+  afterEach(async () => {
+    await cleanup(bed.server, bed.clients.splice(0));
+    bed.server = undefined;
+  });
+  return bed;
 }
