@@ -260,6 +260,18 @@ ${table(['bundle', 'min B', 'min+gzip B', 'of Tencent', 'smaller by'], z.bundles
 `;
 }
 
+const EARLIER = `### Earlier runs of this bench (same machine, same method)
+
+| run (UTC) | server | OpenCall setups/s | bare relay setups/s | ratio | OpenCall µs CPU/setup |
+|---|---|---:|---:|---:|---:|
+| 2026-11-25 05:59 | commit cfb8384 + work in progress: one SQLite commit per frame (microtask) | 1,611 | 9,414 | 0.17 | 475 |
+| 2026-11-25 06:20 | commit 36acf46, same records code | 1,330 | 7,169 | 0.19 | 499 |
+
+Another session then changed the records to commit once per event-loop pass (5cf8756, "the CPU
+profile in docs/benchmarks.md showed SQLite at 44% of the server's busy time"); the run above is
+after that change. Those two runs also had more of other people's load on the machine.
+`;
+
 /** Others rebuild packages/ while this runs (their npm test): say which builds were measured. */
 function buildNote(r) {
   const builds = [...new Set((r.signaling?.rounds ?? []).map((x) => x.builtAt).filter(Boolean))];
@@ -311,28 +323,17 @@ meanwhile ("other load"); the signaling rounds are interleaved so both servers s
 
 ${table(['what', 'measured', 'goal', ''], summary)}
 `);
-  if (sig) parts.push(sig.text);
+  if (sig) parts.push(sig.text, EARLIER);
   if (r.media) parts.push(mediaSection(r.media, r.goLive));
   if (r.size) parts.push(sizeSection(r.size));
-  parts.push(`### Earlier runs of this bench (same machine, same method)
-
-| run (UTC) | server | OpenCall setups/s | bare relay setups/s | ratio | OpenCall µs CPU/setup |
-|---|---|---:|---:|---:|---:|
-| 2026-11-25 05:59 | commit cfb8384 + work in progress: one SQLite commit per frame (microtask) | 1,611 | 9,414 | 0.17 | 475 |
-| 2026-11-25 06:20 | commit 36acf46, same records code | 1,330 | 7,169 | 0.19 | 499 |
-
-Another session then changed the records to commit once per event-loop pass (5cf8756, "the CPU
-profile in docs/benchmarks.md showed SQLite at 44% of the server's busy time"); the run above is
-after that change. Those two runs also had more of other people's load on the machine.
-
-## d. Group calls
+  parts.push(`## d. Group calls
 
 Not measured here (the SFU is benchmarked separately).
 
 ## Reproduce
 
 \`\`\`sh
-npm run bench                       # everything, about 10 minutes; rewrites this file
+npm run bench                       # everything, 8–20 minutes (waits for quiet moments); rewrites this file
 npm run bench -- --quick            # a smoke run (1 round, few calls)
 npm run bench -- --skip-media       # signaling and size only
 node bench/media/media-bench.mjs --calls 5 --trace --json   # media with getStats traces

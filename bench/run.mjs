@@ -4,14 +4,17 @@
  * machine has 2 cores: nothing is measured in parallel) and writes docs/benchmarks.md, plus the
  * raw numbers in bench/results/latest.json.
  *
- *   a. signaling: OpenCall's server (its own process, production configuration) against a bare
- *      `ws` relay doing the same message pattern, driven by the same load client (another
- *      process); several rounds, interleaved; a CPU profile of OpenCall's server under load
+ *   a. signaling: OpenCall's server (its own process, production configuration; also with the
+ *      call records in memory) against a bare `ws` relay doing the same message pattern, driven
+ *      by the same load client (another process); rounds interleaved; then where the server's
+ *      time goes: node --cpu-prof (V8, per JS function) and perf record (on-CPU, by category)
  *   b. media: accept → first remote video frame on both sides in Chromium, OpenCall vs PeerJS
+ *      (bench/media/media-bench.mjs), then how fast Chromium goes live (bench/media/go-live.mjs)
  *   c. bundle size (scripts/size.mjs) next to Tencent's 336,810 B
  *
- * Options: --rounds 3 --pairs 100 --setups 150 --calls 20 --rings 2000,0 --no-build
- *          --skip-signaling --skip-media --quick (a fast smoke run) --out docs/benchmarks.md
+ * Options: --rounds 3 --pairs 100 --setups 150 --calls 20 --warmup-calls 2 --rings 2000,0
+ *          --no-build --skip-signaling --skip-media --quick (a fast smoke run)
+ *          --quiet-wait 60 (s to wait for other load to calm down) --out docs/benchmarks.md
  *
  * Everything listens on 127.0.0.1 and every step is bounded in count and time.
  */
