@@ -3,44 +3,21 @@
  * and another rings. Everyone hears the end of their call (CALL_END, CALLING_CANCEL), sockets
  * close with 1001, records are closed, and the process exits 0.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { RunningServer } from '@opencall/server';
 import { EVENT, TUICallEvent } from '@opencall/client/node';
 import { eventually, SDK_APP_ID, SECRET, startTestServer, TestClient } from './support/harness.js';
+import { ensureServerBuilt, REPO_ROOT, SERVER_BIN } from './support/server-binary.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'packages/server/dist/bin.js');
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
-    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** `tsc -b packages/protocol packages/server` unless dist is newer than every source (`npm test` builds first anyway). */
-function ensureBuilt(): void {
-  const sources = Math.max(newestSource(join(ROOT, 'packages/protocol/src')), newestSource(join(ROOT, 'packages/server/src')));
-  const outputs = [BIN, join(ROOT, 'packages/server/dist/server.js'), join(ROOT, 'packages/server/dist/metrics/metrics.js')];
-  if (outputs.every((f) => existsSync(f) && statSync(f).mtimeMs >= sources)) return;
-  try {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', 'packages/protocol', 'packages/server'], { cwd: ROOT, stdio: 'pipe' });
-  } catch (err) {
-    const out = String((err as { stdout?: Buffer }).stdout ?? '') + String((err as { stderr?: Buffer }).stderr ?? '');
-    throw new Error(`building the server failed:\n${out}`);
-  }
-}
+const ROOT = REPO_ROOT;
+const BIN = SERVER_BIN;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -101,7 +78,7 @@ describe('graceful shutdown on SIGTERM (real binary)', () => {
   let clients: TestClient[] = [];
 
   beforeAll(() => {
-    ensureBuilt();
+    ensureServerBuilt();
   }, 120_000);
   afterEach(async () => {
     await Promise.all(clients.map((c) => c.sdk.logout().catch(() => {})));
