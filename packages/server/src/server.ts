@@ -16,6 +16,7 @@ import { openRecords, registerRecordRoutes } from './records/index.js';
 import { SessionRegistry } from './sessions/session-registry.js';
 import { CloseCode, MessageRouter } from './transport/message-router.js';
 import { WsGateway } from './transport/ws-gateway.js';
+import { Ingress } from './transport/ingress.js';
 
 /** How long shutdown waits for clients to complete the WebSocket close handshake before cutting them off. */
 const SOCKET_CLOSE_WAIT_MS = 2000;
@@ -63,7 +64,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   metrics?.attach(engine);
   const auth = new Authenticator(o.sdkAppId, o.secretKey);
   const router = new MessageRouter({
-    auth,
     registry,
     engine,
     records,
@@ -72,7 +72,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     iceServers,
     log,
   });
-  const gateway = new WsGateway(router, log);
+  const gateway = new WsGateway(new Ingress(auth, router, log), log);
   if (metrics) gateway.onRefused = (code) => metrics.refused(code);
   const stats = () => ({ connections: gateway.connectionCount, users: registry.size, calls: engine.size });
   const app = createHttpApp({ connections: () => gateway.connectionCount, users: () => registry.size, calls: () => engine.size });

@@ -4,7 +4,7 @@ import { ErrorCode, type CallHistoryPage, type CallType } from '@opencall/protoc
 import type { CallEngine } from '../calls/call-engine.js';
 import { systemClock, type Clock } from '../clock.js';
 import { ProtocolError } from '../errors.js';
-import type { Session } from '../sessions/session.js';
+import type { Conn } from '../sessions/conn.js';
 import { PostgresCallRecordStore } from './postgres-store.js';
 import { CallRecorder } from './recorder.js';
 import { SQLITE_FILE, SqliteCallRecordStore } from './sqlite-store.js';
@@ -36,7 +36,7 @@ export interface Records {
   /** A page of `userID`'s calls (made or invited to), newest first. Synchronous on SQLite. */
   history(userID: string, query: HistoryQuery): MaybePromise<CallHistoryPage>;
   /** Answers a `history` request on a session: at once on SQLite (answers stay in request order), when read on PostgreSQL. */
-  answerHistory(session: Session, rid: number, userID: string, query: HistoryQuery): void;
+  answerHistory(session: Conn, rid: number, userID: string, query: HistoryQuery): void;
   /** A party switched a call between audio and video. */
   callTypeChanged(inviteID: string, userID: string, callType: CallType): void;
   /** Commits what is queued and closes the database. */

@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ServerEventFrame, ServerFrame } from '@opencall/protocol';
-import type { Session } from './session.js';
+import type { Conn } from './conn.js';
 
 /** Where the call engine sends frames to users; one implementation per deployment shape. */
 export interface Delivery {
@@ -23,7 +23,7 @@ const BACKLOG_MS = 60_000;
  */
 interface Presence {
   userID: string;
-  conn: Session | null;
+  conn: Conn | null;
   resumeToken: Buffer;
   /** Sequence number of the last event frame sent to this user. */
   seq: number;
@@ -39,7 +39,7 @@ export class SessionRegistry implements Delivery {
   private readonly byUser = new Map<string, Presence>();
 
   /** Starts a fresh presence for the user; returns the one it replaces (to be kicked), if any. */
-  bind(session: Session, userID: string): { token: string; previous: Presence | undefined } {
+  bind(session: Conn, userID: string): { token: string; previous: Presence | undefined } {
     const previous = this.byUser.get(userID);
     if (previous) this.drop(previous);
     const token = randomBytes(18);
@@ -53,7 +53,7 @@ export class SessionRegistry implements Delivery {
    * every frame after `lastSeq`. On success the connection that held the presence (if still
    * open) is closed quietly, and the frames to replay are returned.
    */
-  resume(session: Session, userID: string, token: string, lastSeq: number): ResumeResult {
+  resume(session: Conn, userID: string, token: string, lastSeq: number): ResumeResult {
     const p = this.byUser.get(userID);
     if (!p) return { ok: false };
     const given = Buffer.from(token, 'base64url');
@@ -78,7 +78,7 @@ export class SessionRegistry implements Delivery {
    * The connection closed without logout. The presence stays for `graceMs`; then
    * `onExpire` runs (the user is gone). Returns false if this connection held no presence.
    */
-  detach(session: Session, graceMs: number, onExpire: (userID: string) => void): boolean {
+  detach(session: Conn, graceMs: number, onExpire: (userID: string) => void): boolean {
     const userID = session.userID;
     const p = userID === null ? undefined : this.byUser.get(userID);
     if (!p || p.conn !== session) return false;
@@ -97,7 +97,7 @@ export class SessionRegistry implements Delivery {
   }
 
   /** Ends the presence held by this connection (logout); true if it held one. */
-  unbind(session: Session): boolean {
+  unbind(session: Conn): boolean {
     const userID = session.userID;
     const p = userID === null ? undefined : this.byUser.get(userID);
     if (!p || p.conn !== session) return false;
@@ -106,7 +106,7 @@ export class SessionRegistry implements Delivery {
   }
 
   /** The live connection of a user, if connected right now. */
-  get(userID: string): Session | undefined {
+  get(userID: string): Conn | undefined {
     return this.byUser.get(userID)?.conn ?? undefined;
   }
 

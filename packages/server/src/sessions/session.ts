@@ -2,6 +2,7 @@ import type { WebSocket } from 'ws';
 import type { ServerFrame } from '@opencall/protocol';
 import { ErrorCode } from '@opencall/protocol';
 import { ProtocolError } from '../errors.js';
+import type { Conn } from './conn.js';
 
 /** Token bucket: enough for ICE candidate bursts, too little for a flood to starve other users. */
 const RATE_CAPACITY = 400;
@@ -11,8 +12,10 @@ const RATE_PER_SECOND = 200;
  * One WebSocket connection. Before login it has no userID; after login, the identity is
  * the one proven by the UserSig and nothing the client sends later can change it.
  */
-export class Session {
+export class Session implements Conn {
   userID: string | null = null;
+  /** Who this socket proved to be at login (kept by the node holding the socket, see Ingress). */
+  signedInAs: string | null = null;
   /** Closed sessions ignore further frames (the socket may still deliver buffered ones). */
   closed = false;
   private tokens = RATE_CAPACITY;

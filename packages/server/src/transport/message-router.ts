@@ -1,18 +1,31 @@
 import type { Logger } from 'pino';
 import { ErrorCode, type ClientMessage, type ClientMessageOf, type IceServerConfig, type LoginResult } from '@opencall/protocol';
-import type { Authenticator } from '../auth/authenticator.js';
 import type { CallEngine, GoneReason } from '../calls/call-engine.js';
 import { ProtocolError } from '../errors.js';
 import type { Records } from '../records/index.js';
-import type { Session } from '../sessions/session.js';
+import type { Conn } from '../sessions/conn.js';
 import type { SfuBridge } from '../sfu/sfu-bridge.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 
 /** Close codes the client recognises (4000-4999 are the application's range). */
 export const CloseCode = { KICKED: 4001, SIG_EXPIRED: 4002, SHUTDOWN: 1001 } as const;
 
+/**
+ * A message as the call core receives it: validated, and for login with the UserSig already
+ * verified by the node that holds the socket (`expiresAt` is when that UserSig runs out).
+ */
+export type CoreMessage = Exclude<ClientMessage, { t: 'login' } | { t: 'ping' }> | (ClientMessageOf<'login'> & { expiresAt: number });
+
+/** What the call core offers to the nodes that hold the sockets (in process, or through Redis). */
+export interface CoreLink {
+  handle(conn: Conn, msg: CoreMessage): void;
+  /** The socket closed without logout. */
+  disconnected(conn: Conn): void;
+  /** The connection's UserSig ran out: its session ends like a logout. */
+  sigExpired(conn: Conn): void;
+}
+
 export interface RouterDeps {
-  auth: Authenticator;
   registry: SessionRegistry;
   engine: CallEngine;
   /** Call records: answers `history`, hears audio/video switches. */
@@ -27,12 +40,23 @@ export interface RouterDeps {
 }
 
 /** Turns one validated client message into session and call-engine operations. */
-export class MessageRouter {
+export class MessageRouter implements CoreLink {
   constructor(private readonly d: RouterDeps) {}
 
-  handle(session: Session, msg: ClientMessage): void {
+  /** Like {@link handle}, but a refusal is answered on the connection instead of thrown. */
+  dispatch(session: Conn, msg: CoreMessage): void {
+    try {
+      this.handle(session, msg);
+    } catch (err) {
+      const rid = (msg as { rid?: number }).rid;
+      if (err instanceof ProtocolError) return session.fail(rid, err);
+      this.d.log.error({ err, session: session.id, userID: session.userID }, 'bug while handling a message');
+      session.fail(rid, new ProtocolError(ErrorCode.INTERNAL, 'internal server error'));
+    }
+  }
+
+  handle(session: Conn, msg: CoreMessage): void {
     if (msg.t === 'login') return this.login(session, msg.rid, msg);
-    if (msg.t === 'ping') return session.reply(msg.rid, { serverTime: Date.now() });
     const userID = session.userID;
     if (userID === null) throw new ProtocolError(ErrorCode.NOT_LOGGED_IN, `log in before sending "${msg.t}"`);
     const { engine } = this.d;
@@ -82,9 +106,7 @@ export class MessageRouter {
   }
 
   /** The socket closed: the user may come back within the grace period, else they are gone. */
-  disconnected(session: Session): void {
-    session.closed = true;
-    session.clearSigExpiry();
+  disconnected(session: Conn): void {
     const userID = session.userID;
     if (userID === null) return;
     const { registry, engine, log, reconnectGraceMs } = this.d;
@@ -95,21 +117,17 @@ export class MessageRouter {
     if (held) log.info({ event: 'session.detached', userID, session: session.id, graceMs: reconnectGraceMs }, 'connection lost; waiting for a reconnect');
   }
 
-  private login(session: Session, rid: number, m: ClientMessageOf<'login'>): void {
+  sigExpired(session: Conn): void {
+    this.endSession(session, 'logout');
+  }
+
+  private login(session: Conn, rid: number, m: ClientMessageOf<'login'> & { expiresAt: number }): void {
     if (session.userID !== null) throw new ProtocolError(ErrorCode.ALREADY_LOGGED_IN, `already logged in as ${session.userID}`);
-    const { userID } = m;
-    const expiresAt = this.d.auth.authenticate(m.sdkAppId, userID, m.userSig);
+    const { userID, expiresAt } = m;
     const { registry, engine, log } = this.d;
-    const armExpiry = () =>
-      session.armSigExpiry(expiresAt, () => {
-        session.send({ t: 'sigExpired' });
-        this.endSession(session, 'logout');
-        session.close(CloseCode.SIG_EXPIRED, 'UserSig expired');
-      });
     if (m.resume) {
       const r = registry.resume(session, userID, m.resume.token, m.resume.lastSeq);
       if (r.ok) {
-        armExpiry();
         const result: LoginResult = { userID, serverTime: Date.now(), sigExpiresAt: expiresAt, iceServers: this.d.iceServers(userID), resumeToken: r.token, resumed: true };
         session.reply(rid, result);
         for (const f of r.replay) session.send(f);
@@ -130,17 +148,15 @@ export class MessageRouter {
       engine.userGone(userID, 'kicked');
       log.info({ event: 'session.kicked', userID, session: old?.id }, 'older session replaced');
     }
-    armExpiry();
     const result: LoginResult = { userID, serverTime: Date.now(), sigExpiresAt: expiresAt, iceServers: this.d.iceServers(userID), resumeToken: token, resumed: false };
     session.reply(rid, result);
     log.info({ event: 'session.login', userID, session: session.id }, 'logged in');
     engine.userOnline(userID);
   }
 
-  private endSession(session: Session, reason: GoneReason): void {
+  private endSession(session: Conn, reason: GoneReason): void {
     const userID = session.userID;
     if (userID === null) return;
-    session.clearSigExpiry();
     if (!this.d.registry.unbind(session)) return;
     session.userID = null;
     this.d.engine.userGone(userID, reason);

@@ -5,7 +5,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { CLIENT_MESSAGE_TYPES, clientMessageSchema, ErrorCode, MAX_FRAME_BYTES, SIGNALING_PATH } from '@opencall/protocol';
 import { ProtocolError } from '../errors.js';
 import { rateLimited, Session } from '../sessions/session.js';
-import type { MessageRouter } from './message-router.js';
+import type { Ingress } from './ingress.js';
 
 /** Beyond this the ws library closes the socket (1009) without reading the frame at all. */
 const HARD_MAX_PAYLOAD = 1024 * 1024;
@@ -28,7 +28,7 @@ export class WsGateway {
   onRefused: ((code: number) => void) | undefined;
 
   constructor(
-    private readonly router: MessageRouter,
+    private readonly router: Ingress,
     private readonly log: Logger,
   ) {
     this.heartbeat = setInterval(() => this.sweep(), HEARTBEAT_MS);
