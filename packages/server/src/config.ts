@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { IceServerConfig } from '@opencall/protocol';
@@ -55,10 +57,22 @@ export interface ServerOptions {
   dataDir?: string;
   /** PostgreSQL URL for call records, used instead of SQLite when set (docs/records.md). */
   databaseUrl?: string;
+  /** Redis URL: every node given the same one acts as one server (docs/deployment.md, "Several nodes"). */
+  redisUrl?: string;
+  /** Prefix of every Redis key and channel, so deployments can share a Redis. Default '{opencall}:'. */
+  redisPrefix?: string;
+  /** This node's name in the cluster (unique). Default: host name, pid and a random suffix. */
+  nodeId?: string;
+  /**
+   * How long the node running the call core holds it without renewing (ms): the longest a
+   * cluster waits before another node takes over from one that died. Default 5000.
+   */
+  clusterLeaseMs?: number;
 }
 
 /** Options after defaults. */
-export interface ResolvedOptions extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock' | 'groups' | 'staticDir' | 'dataDir' | 'databaseUrl' | 'turnSecret' | 'janusUrl' | 'janusApiSecret'>> {
+export interface ResolvedOptions extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock' | 'groups' | 'staticDir' | 'dataDir' | 'databaseUrl' | 'turnSecret' | 'janusUrl' | 'janusApiSecret' | 'redisUrl'>> {
+  redisUrl: string | undefined;
   turnSecret: string | undefined;
   janusUrl: string | undefined;
   janusApiSecret: string | undefined;
@@ -95,6 +109,10 @@ const envSchema = z.object({
   OPENCALL_METRICS: z.enum(['0', '1', 'true', 'false']).default('1'),
   OPENCALL_DATA_DIR: z.string().default('./.data'),
   OPENCALL_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
+  OPENCALL_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  OPENCALL_REDIS_PREFIX: z.string().min(1).max(64).default('{opencall}:'),
+  OPENCALL_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)').optional(),
+  OPENCALL_CLUSTER_LEASE_MS: z.coerce.number().int().min(500).max(60_000).default(5000),
   OPENCALL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
 });
@@ -132,6 +150,11 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
   if (e.OPENCALL_ICE_SERVERS) {
     iceServers = parseIceServers(e.OPENCALL_ICE_SERVERS);
   }
+  if (e.OPENCALL_REDIS_URL && !e.OPENCALL_DATABASE_URL && e.OPENCALL_DATA_DIR !== '') {
+    warnings.push(
+      'OPENCALL_REDIS_URL without OPENCALL_DATABASE_URL: each node keeps call records in its own SQLite file, so history depends on which node runs the call core. Set OPENCALL_DATABASE_URL (PostgreSQL) for several nodes.',
+    );
+  }
   const ice = checkIceConfig({ iceServers, turnSecret: e.OPENCALL_TURN_SECRET, turnTtl: e.OPENCALL_TURN_TTL });
   if (ice.errors.length > 0) throw new Error(`invalid configuration:\n${ice.errors.map((m) => `  OPENCALL_ICE_SERVERS: ${m}`).join('\n')}`);
   warnings.push(...ice.warnings);
@@ -158,6 +181,10 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       // An empty OPENCALL_DATA_DIR keeps call records in memory.
       ...(e.OPENCALL_DATA_DIR !== '' && { dataDir: e.OPENCALL_DATA_DIR }),
       ...(e.OPENCALL_DATABASE_URL !== undefined && { databaseUrl: e.OPENCALL_DATABASE_URL }),
+      ...(e.OPENCALL_REDIS_URL !== undefined && { redisUrl: e.OPENCALL_REDIS_URL }),
+      redisPrefix: e.OPENCALL_REDIS_PREFIX,
+      ...(e.OPENCALL_NODE_ID !== undefined && { nodeId: e.OPENCALL_NODE_ID }),
+      clusterLeaseMs: e.OPENCALL_CLUSTER_LEASE_MS,
     },
     warnings,
   };
@@ -204,5 +231,9 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     logLevel: o.logLevel ?? 'info',
     dataDir: o.dataDir,
     databaseUrl: o.databaseUrl,
+    redisUrl: o.redisUrl,
+    redisPrefix: o.redisPrefix ?? '{opencall}:',
+    nodeId: o.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    clusterLeaseMs: o.clusterLeaseMs ?? 5000,
   };
 }

@@ -1,20 +1,18 @@
 import type { AddressInfo } from 'node:net';
 import { Authenticator } from './auth/authenticator.js';
-import { CallEngine } from './calls/call-engine.js';
+import { startClusterNode, type ClusterNode } from './cluster/cluster-node.js';
+import { createCallCore, type CallCore } from './core/call-core.js';
 import { systemClock } from './clock.js';
 import { resolveOptions, type ServerOptions } from './config.js';
-import { MemoryGroupStore } from './groups/group-store.js';
+import { MemoryGroupStore, memoryGroupAdmin } from './groups/group-store.js';
 import { registerAdminRoutes } from './http/admin-routes.js';
 import { registerPublicRoutes } from './http/public-routes.js';
 import { createHttpApp } from './http/http-app.js';
 import { createIceServerProvider } from './ice/ice-servers.js';
 import { createLogger } from './log.js';
-import { SfuBridge } from './sfu/sfu-bridge.js';
-import { SfuRoomManager } from './sfu/sfu-room-manager.js';
 import { registerMetricsRoute, ServerMetrics } from './metrics/metrics.js';
 import { openRecords, registerRecordRoutes } from './records/index.js';
-import { SessionRegistry } from './sessions/session-registry.js';
-import { CloseCode, MessageRouter } from './transport/message-router.js';
+import { CloseCode } from './transport/message-router.js';
 import { WsGateway } from './transport/ws-gateway.js';
 import { Ingress } from './transport/ingress.js';
 
@@ -28,8 +26,10 @@ export interface RunningServer {
   port: number;
   /** Ends every call, closes every connection and stops listening. */
   close(): Promise<void>;
-  /** Live counters, for tests and health checks. */
+  /** Live counters, for tests and health checks (users and calls: 0 on a cluster node not running the call core). */
   stats(): { connections: number; users: number; calls: number };
+  /** In a cluster: this node's id and whether it runs the call core right now. */
+  cluster?: { nodeId: string; leading(): boolean };
 }
 
 /** Starts the signaling server: HTTP (`/healthz`) and the WebSocket endpoint `/ws` on one port. */
@@ -37,46 +37,53 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const o = resolveOptions(options);
   const iceServers = createIceServerProvider({ iceServers: o.iceServers, turnSecret: o.turnSecret, turnTtl: o.turnTtl });
   const log = options.logger ?? createLogger(o.logLevel);
-  const registry = new SessionRegistry();
-  const metrics = o.metrics ? new ServerMetrics({ connections: (): number => gateway.connectionCount, users: () => registry.size }) : undefined;
+  const clock = options.clock ?? systemClock;
+  const clustered = o.redisUrl !== undefined;
+  // The call core of this node: for its whole life on one node; in a cluster, only while it holds the lease.
+  let core: CallCore | undefined;
+  const metrics = o.metrics ? new ServerMetrics({ connections: (): number => gateway.connectionCount, users: () => core?.registry.size ?? 0 }) : undefined;
   const groups = options.groups ?? new MemoryGroupStore();
-  const engine = new CallEngine({
-    delivery: metrics ? metrics.observeDelivery(registry) : registry,
-    clock: options.clock ?? systemClock,
-    log,
-    maxInvitees: o.maxInvitees,
-    groups,
-    maxParticipants: o.meshMaxParticipants,
-    participantsLimitHint: 'mesh limit OPENCALL_MESH_MAX; configure an SFU for larger calls',
-    ...(o.janusUrl !== undefined && { sfuMaxParticipants: o.sfuMaxParticipants }),
-  });
-  const sfu = o.janusUrl
-    ? new SfuBridge(
-        new SfuRoomManager({ janus: o.janusUrl, ...(o.janusApiSecret !== undefined && { apiSecret: o.janusApiSecret }), logger: log }),
-        engine,
-        registry,
-        log,
-        o.sfuMaxParticipants,
-      )
-    : undefined;
-  const records = await openRecords({ dataDir: o.dataDir, databaseUrl: o.databaseUrl, clock: options.clock ?? systemClock }, log);
-  records.attach(engine);
-  metrics?.attach(engine);
+  const records = await openRecords({ dataDir: o.dataDir, databaseUrl: o.databaseUrl, clock, closeOrphans: !clustered }, log);
+  const buildCore = (groupStore = groups) =>
+    createCallCore({
+      clock,
+      log,
+      groups: groupStore,
+      maxInvitees: o.maxInvitees,
+      meshMaxParticipants: o.meshMaxParticipants,
+      sfuMaxParticipants: o.sfuMaxParticipants,
+      janusUrl: o.janusUrl,
+      janusApiSecret: o.janusApiSecret,
+      reconnectGraceMs: o.reconnectGraceMs,
+      iceServers,
+      recordStore: records.store,
+      metrics,
+    });
   const auth = new Authenticator(o.sdkAppId, o.secretKey);
-  const router = new MessageRouter({
-    registry,
-    engine,
-    records,
-    ...(sfu && { sfu }),
-    reconnectGraceMs: o.reconnectGraceMs,
-    iceServers,
-    log,
-  });
-  const gateway = new WsGateway(new Ingress(auth, router, log), log);
+  let cluster: ClusterNode | undefined;
+  let gateway: WsGateway;
+  if (clustered) {
+    cluster = await startClusterNode({
+      redisUrl: o.redisUrl!,
+      prefix: o.redisPrefix,
+      nodeId: o.nodeId,
+      leaseMs: o.clusterLeaseMs,
+      log,
+      buildCore: (groupStore) => buildCore(groupStore),
+      onCore: (c) => (core = c),
+      sessionById: (id) => gateway.session(id),
+    });
+    gateway = new WsGateway(new Ingress(auth, cluster.link, log), log);
+  } else {
+    core = buildCore();
+    gateway = new WsGateway(new Ingress(auth, core.router, log), log);
+  }
   if (metrics) gateway.onRefused = (code) => metrics.refused(code);
-  const stats = () => ({ connections: gateway.connectionCount, users: registry.size, calls: engine.size });
-  const app = createHttpApp({ connections: () => gateway.connectionCount, users: () => registry.size, calls: () => engine.size });
-  registerAdminRoutes(app, { auth, sdkAppId: o.sdkAppId, adminUserID: o.adminUserID, groups });
+  const users = () => core?.registry.size ?? 0;
+  const calls = () => core?.engine.size ?? 0;
+  const stats = () => ({ connections: gateway.connectionCount, users: users(), calls: calls() });
+  const app = createHttpApp({ connections: () => gateway.connectionCount, users, calls });
+  registerAdminRoutes(app, { auth, sdkAppId: o.sdkAppId, adminUserID: o.adminUserID, groups: cluster ? cluster.groupAdmin : memoryGroupAdmin(groups) });
   registerRecordRoutes(app, { auth, sdkAppId: o.sdkAppId, adminUserID: o.adminUserID, records });
   if (metrics) registerMetricsRoute(app, metrics);
   await registerPublicRoutes(app, { sdkAppId: o.sdkAppId, secretKey: o.secretKey, devUserSig: o.devUserSig, staticDir: o.staticDir });
@@ -85,21 +92,28 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const port = (app.server.address() as AddressInfo).port;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${host}:${port}`;
-  log.info({ event: 'server.listening', url, sdkAppId: o.sdkAppId }, `OpenCall listening on ${url}`);
+  log.info({ event: 'server.listening', url, sdkAppId: o.sdkAppId, ...(cluster && { nodeId: cluster.nodeId }) }, `OpenCall listening on ${url}`);
 
   let closing: Promise<void> | undefined;
   return {
     url,
     port,
     stats,
+    ...(cluster && { cluster: { nodeId: cluster.nodeId, leading: () => cluster!.leading } }),
     close() {
       closing ??= (async () => {
-        log.info({ event: 'server.stopping', calls: engine.size, connections: gateway.connectionCount }, 'OpenCall shutting down');
-        // All in one synchronous step, so no login or call can slip in between: every call ends
-        // (each participant gets its `ended`, each ringing invitee its `cancelled`), then every
-        // socket is closed with 1001 behind those frames, new upgrades get 503 and the port closes.
-        engine.endAll();
-        gateway.close(CloseCode.SHUTDOWN, 'server shutting down');
+        log.info({ event: 'server.stopping', calls: calls(), connections: gateway.connectionCount }, 'OpenCall shutting down');
+        if (cluster) {
+          // Calls go on without this node: its clients reconnect to another node and resume,
+          // and the call core (if it ran here) is handed over at once.
+          gateway.close(CloseCode.SHUTDOWN, 'server shutting down');
+        } else {
+          // All in one synchronous step, so no login or call can slip in between: every call ends
+          // (each participant gets its `ended`, each ringing invitee its `cancelled`), then every
+          // socket is closed with 1001 behind those frames, new upgrades get 503 and the port closes.
+          core!.engine.endAll();
+          gateway.close(CloseCode.SHUTDOWN, 'server shutting down');
+        }
         const httpClosed = app.close();
         // Clients answer the close handshake at once; whoever does not is cut off.
         const drained = async (ms: number) => {
@@ -109,8 +123,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         gateway.terminateAll();
         await drained(1000);
         await httpClosed;
+        await cluster?.close();
+        if (!cluster) await core!.close();
         await records.close();
-        await sfu?.close();
         log.info({ event: 'server.closed' }, 'OpenCall stopped');
       })();
       return closing;

@@ -14,7 +14,7 @@ import type { Clock } from '../clock.js';
 import { ProtocolError, refuse } from '../errors.js';
 import type { GroupStore } from '../groups/group-store.js';
 import type { Delivery } from '../sessions/session-registry.js';
-import { Call, type Member, type MemberState } from './call.js';
+import { Call, type CallSnapshot, type Member, type MemberState } from './call.js';
 
 /**
  * What the engine reports as calls move, for call records and metrics. Listeners run
@@ -26,6 +26,8 @@ export interface CallEngineEvents {
   /** A member's state changed (`from` null: the member was just added). */
   memberChanged: [call: Call, member: Member, from: MemberState | null];
   callEnded: [call: Call, reason: EndReason];
+  /** Something else about the call changed (media state, audio/video type): for handing state over. */
+  callUpdated: [call: Call];
 }
 
 const NO_MEDIA: MediaState = { audio: false, video: false };
@@ -266,6 +268,7 @@ export class CallEngine {
     const { call, member } = this.memberOf(userID, msg.inviteID);
     if (!call.isActive(userID)) throw refuse.state(`you left call ${call.inviteID}`);
     member.media = { audio: msg.audio, video: msg.video };
+    this.events.emit('callUpdated', call);
     const frame: ServerEventFrame = { t: 'media', inviteID: call.inviteID, userID, audio: msg.audio, video: msg.video };
     for (const m of call.members.values()) {
       if (m.userID !== userID && (m.state === 'joined' || m.state === 'ringing')) this.delivery.send(m.userID, frame);
@@ -281,6 +284,7 @@ export class CallEngine {
     if (other?.state !== 'joined') throw refuse.state('the other party has left');
     if (call.callType === msg.callType) return;
     call.callType = msg.callType;
+    this.events.emit('callUpdated', call);
     this.log.info({ event: 'call.type_changed', inviteID: call.inviteID, userID, callType: msg.callType }, 'call type changed');
     this.delivery.send(other.userID, { t: 'callType', inviteID: call.inviteID, userID, callType: msg.callType });
   }
@@ -302,6 +306,55 @@ export class CallEngine {
     const member = call?.members.get(userID);
     if (!call || !member || member.state !== 'joined') return;
     this.leave(call, member, reason);
+  }
+
+  /** The call's state as data (undefined once it ended), to hand over to another node. */
+  snapshot(inviteID: string): CallSnapshot | undefined {
+    return this.calls.get(inviteID)?.toSnapshot();
+  }
+
+  /** Every call going on, as data. */
+  snapshotAll(): CallSnapshot[] {
+    return [...this.calls.values()].map((c) => c.toSnapshot());
+  }
+
+  /**
+   * Takes over calls another node ran (it died or stepped down): indexes them and re-arms
+   * every ringing timeout from when that ringing started, so a timeout that was due while
+   * nobody ran the calls fires now, once.
+   */
+  restore(snapshots: readonly CallSnapshot[]): Call[] {
+    const restored: Call[] = [];
+    for (const s of snapshots) {
+      if (this.calls.has(s.inviteID)) continue;
+      const call = Call.fromSnapshot(s);
+      this.calls.set(call.inviteID, call);
+      this.byRoom.set(call.roomID, call);
+      for (const m of call.members.values()) if (m.state === 'ringing' || m.state === 'joined') this.activeCall.set(m.userID, call);
+      if (call.timeoutMs > 0) {
+        for (const [batch, start] of call.ringingBatches()) {
+          const left = Math.max(0, start + call.timeoutMs - this.clock.now());
+          call.setBatchTimer(batch, this.clock.setTimeout(() => this.expireBatch(call, batch), left));
+        }
+      }
+      restored.push(call);
+    }
+    return restored;
+  }
+
+  /** Ends one call now (a call that cannot go on, e.g. an SFU call whose media node was lost). */
+  endCall(inviteID: string, reason: EndReason): void {
+    const call = this.calls.get(inviteID);
+    if (call) this.end(call, reason);
+  }
+
+  /**
+   * Stops every timer without ending anything: this engine's calls are handed over to another
+   * node (cluster step-down), which re-arms them from the handed-over state.
+   */
+  dispose(): void {
+    for (const call of this.calls.values()) for (const t of call.takeAllTimers()) this.clock.clearTimeout(t);
+    this.events.removeAllListeners();
   }
 
   /** Ends every call (server shutdown). */

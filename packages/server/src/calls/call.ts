@@ -17,6 +17,25 @@ export interface Member {
   batch: number;
 }
 
+/** A call as plain data, to hand over to another node (see cluster/). Timers are derived, not stored. */
+export interface CallSnapshot {
+  inviteID: string;
+  roomID: number;
+  callType: CallType;
+  sponsor: string;
+  createdAt: number;
+  timeoutMs: number;
+  groupID?: string;
+  userData?: string;
+  offlinePushInfo?: OfflinePushInfo;
+  mediaPath: MediaPath;
+  connectedAt?: number;
+  members: Member[];
+  /** [batch, ringing start] pairs. */
+  batches: [number, number][];
+  nextBatch: number;
+}
+
 /** A call from invitation to end. The server's copy is the truth; clients mirror it. */
 export class Call {
   readonly members = new Map<string, Member>();
@@ -40,6 +59,41 @@ export class Call {
     /** Chosen at creation: group calls go through the SFU when one is configured. */
     readonly mediaPath: MediaPath = 'mesh',
   ) {}
+
+  toSnapshot(): CallSnapshot {
+    return {
+      inviteID: this.inviteID,
+      roomID: this.roomID,
+      callType: this.callType,
+      sponsor: this.sponsor,
+      createdAt: this.createdAt,
+      timeoutMs: this.timeoutMs,
+      ...(this.groupID !== undefined && { groupID: this.groupID }),
+      ...(this.userData !== undefined && { userData: this.userData }),
+      ...(this.offlinePushInfo !== undefined && { offlinePushInfo: this.offlinePushInfo }),
+      mediaPath: this.mediaPath,
+      ...(this.connectedAt !== undefined && { connectedAt: this.connectedAt }),
+      members: [...this.members.values()].map((m) => ({ ...m, media: { ...m.media } })),
+      batches: [...this.batchStarts],
+      nextBatch: this.nextBatch,
+    };
+  }
+
+  static fromSnapshot(s: CallSnapshot): Call {
+    const call = new Call(s.inviteID, s.roomID, s.callType, s.sponsor, s.createdAt, s.timeoutMs, s.groupID, s.userData, s.offlinePushInfo, s.mediaPath);
+    call.connectedAt = s.connectedAt;
+    for (const m of s.members) call.members.set(m.userID, { ...m, media: { ...m.media } });
+    for (const [b, at] of s.batches) call.batchStarts.set(b, at);
+    call.nextBatch = s.nextBatch;
+    return call;
+  }
+
+  /** Batches that still ring, with when their ringing started (to re-arm their timeouts). */
+  ringingBatches(): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const m of this.members.values()) if (m.state === 'ringing') out.set(m.batch, this.batchStart(m.batch));
+    return out;
+  }
 
   get ended(): boolean {
     return this.endedAt !== undefined;

@@ -34,3 +34,33 @@ export class MemoryGroupStore implements GroupStore {
     return this.groups.delete(groupID);
   }
 }
+
+/**
+ * The admin API's view of groups. Asynchronous, because in a cluster groups live in Redis and
+ * reach the call core in order with the messages that follow.
+ */
+export interface GroupAdmin {
+  get(groupID: string): Promise<string[] | undefined>;
+  /** Creates the group or replaces its members; returns the members. */
+  put(groupID: string, members: readonly string[]): Promise<string[]>;
+  /** Adds and removes members; the members after, or undefined if there is no such group. */
+  update(groupID: string, add: readonly string[], remove: readonly string[]): Promise<string[] | undefined>;
+  delete(groupID: string): Promise<boolean>;
+}
+
+/** The admin API on a store in this process. */
+export function memoryGroupAdmin(store: GroupStore): GroupAdmin {
+  const list = (id: string) => {
+    const m = store.members(id);
+    return m ? [...m] : undefined;
+  };
+  return {
+    get: async (id) => list(id),
+    put: async (id, members) => {
+      store.put(id, members);
+      return list(id)!;
+    },
+    update: async (id, add, remove) => (store.update(id, add, remove) ? list(id) : undefined),
+    delete: async (id) => store.delete(id),
+  };
+}

@@ -3,14 +3,14 @@ import { z } from 'zod';
 import { ErrorCode, groupIdSchema, userIdSchema } from '@opencall/protocol';
 import type { Authenticator } from '../auth/authenticator.js';
 import { ProtocolError } from '../errors.js';
-import type { GroupStore } from '../groups/group-store.js';
+import type { GroupAdmin } from '../groups/group-store.js';
 
 export interface AdminDeps {
   auth: Authenticator;
   sdkAppId: number;
   /** The identifier whose UserSig grants admin rights (Tencent's REST API uses "administrator"). */
   adminUserID: string;
-  groups: GroupStore;
+  groups: GroupAdmin;
 }
 
 const membersBody = z.object({ members: z.array(userIdSchema).max(10_000) }).strict();
@@ -57,8 +57,7 @@ export function registerAdminRoutes(app: FastifyInstance, d: AdminDeps): void {
     authorize(req);
     const { groupID } = parse(groupParams, req.params);
     const { members } = parse(membersBody, req.body);
-    d.groups.put(groupID, [...new Set(members)]);
-    return { groupID, members: [...d.groups.members(groupID)!] };
+    return { groupID, members: await d.groups.put(groupID, [...new Set(members)]) };
   });
 
   /** Add and/or remove members. */
@@ -66,22 +65,23 @@ export function registerAdminRoutes(app: FastifyInstance, d: AdminDeps): void {
     authorize(req);
     const { groupID } = parse(groupParams, req.params);
     const body = parse(patchBody, req.body);
-    if (!d.groups.update(groupID, body.add ?? [], body.remove ?? [])) throw new ProtocolError(ErrorCode.GROUP_NOT_FOUND, `no group ${groupID}`);
-    return { groupID, members: [...d.groups.members(groupID)!] };
+    const members = await d.groups.update(groupID, body.add ?? [], body.remove ?? []);
+    if (!members) throw new ProtocolError(ErrorCode.GROUP_NOT_FOUND, `no group ${groupID}`);
+    return { groupID, members };
   });
 
   app.get('/v1/admin/groups/:groupID', async (req) => {
     authorize(req);
     const { groupID } = parse(groupParams, req.params);
-    const members = d.groups.members(groupID);
+    const members = await d.groups.get(groupID);
     if (!members) throw new ProtocolError(ErrorCode.GROUP_NOT_FOUND, `no group ${groupID}`);
-    return { groupID, members: [...members] };
+    return { groupID, members };
   });
 
   app.delete('/v1/admin/groups/:groupID', async (req) => {
     authorize(req);
     const { groupID } = parse(groupParams, req.params);
-    if (!d.groups.delete(groupID)) throw new ProtocolError(ErrorCode.GROUP_NOT_FOUND, `no group ${groupID}`);
+    if (!(await d.groups.delete(groupID))) throw new ProtocolError(ErrorCode.GROUP_NOT_FOUND, `no group ${groupID}`);
     return { groupID, deleted: true };
   });
 }

@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { ProtocolError } from '../errors.js';
 import type { Conn } from '../sessions/conn.js';
 import { PostgresCallRecordStore } from './postgres-store.js';
-import { CallRecorder } from './recorder.js';
+import { CallRecorder, type LiveCallSnapshot } from './recorder.js';
 import { SQLITE_FILE, SqliteCallRecordStore } from './sqlite-store.js';
 import { HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, type CallRecordStore, type HistoryPosition, type HistoryQuery, type MaybePromise } from './types.js';
 
@@ -39,30 +39,48 @@ export interface Records {
   answerHistory(session: Conn, rid: number, userID: string, query: HistoryQuery): void;
   /** A party switched a call between audio and video. */
   callTypeChanged(inviteID: string, userID: string, callType: CallType): void;
+  /** What is being recorded about a call still going on, to hand over with it (cluster). */
+  snapshot(inviteID: string): LiveCallSnapshot | undefined;
+  /** Goes on recording a call handed over from another node. */
+  restore(inviteID: string, s: LiveCallSnapshot): void;
+  /**
+   * Closes calls left open by a node that is gone (reason 'server_restart'), except `keep`:
+   * the calls handed over that go on.
+   */
+  closeOrphans(keep?: ReadonlySet<string>): Promise<string[]>;
   /** Commits what is queued and closes the database. */
   close(): Promise<void>;
 }
 
 /** Opens the store (applying migrations) and closes calls a killed predecessor left open. */
-export async function openRecords(options: RecordsOptions, log: Logger): Promise<Records> {
+export async function openRecords(options: RecordsOptions & { closeOrphans?: boolean }, log: Logger): Promise<Records> {
   const clock = options.clock ?? systemClock;
   const store: CallRecordStore = options.databaseUrl
     ? await PostgresCallRecordStore.open(options.databaseUrl, log)
     : new SqliteCallRecordStore(options.dataDir ? join(options.dataDir, SQLITE_FILE) : ':memory:', log);
-  try {
-    const orphans = await store.closeOrphans(clock.now());
-    if (orphans.length > 0) {
-      log.warn({ event: 'records.orphans_closed', calls: orphans.length, inviteIDs: orphans.slice(0, 20) }, `call records: ${orphans.length} call(s) left open by the previous run closed as server_restart`);
+  // In a cluster, calls open in the records may be going on elsewhere: the node that takes
+  // over the calls closes the orphans instead (see cluster/).
+  if (options.closeOrphans !== false) {
+    try {
+      await closeOrphans(store, clock.now(), log);
+    } catch (err) {
+      await store.close().catch(() => {});
+      throw err;
     }
-  } catch (err) {
-    await store.close().catch(() => {});
-    throw err;
   }
   log.info(
     { event: 'records.open', backend: store.backend, where: options.databaseUrl ? redact(options.databaseUrl) : options.dataDir ? join(options.dataDir, SQLITE_FILE) : 'memory' },
     'call records open',
   );
   return createRecords(store, clock, log);
+}
+
+async function closeOrphans(store: CallRecordStore, at: number, log: Logger, keep?: ReadonlySet<string>): Promise<string[]> {
+  const orphans = await store.closeOrphans(at, keep);
+  if (orphans.length > 0) {
+    log.warn({ event: 'records.orphans_closed', calls: orphans.length, inviteIDs: orphans.slice(0, 20) }, `call records: ${orphans.length} call(s) left open by a stopped server closed as server_restart`);
+  }
+  return orphans;
 }
 
 /** Records on a store you opened yourself (tests, tools). */
@@ -96,6 +114,9 @@ export function createRecords(store: CallRecordStore, clock: Clock, log: Logger)
       );
     },
     callTypeChanged: (inviteID, userID, callType) => recorder.callTypeChanged(inviteID, userID, callType),
+    snapshot: (inviteID) => recorder.snapshot(inviteID),
+    restore: (inviteID, s) => recorder.restore(inviteID, s),
+    closeOrphans: (keep) => closeOrphans(store, clock.now(), log, keep),
     close: () => store.close(),
   };
 }

@@ -265,12 +265,12 @@ export class PostgresCallRecordStore implements CallRecordStore {
     clearTimeout(timer);
   }
 
-  async closeOrphans(at: number): Promise<string[]> {
+  async closeOrphans(at: number, keep?: ReadonlySet<string>): Promise<string[]> {
     await this.settled();
     return this.borrow(async (c) => {
       await c.query('BEGIN');
       try {
-        const open = (await c.query<{ invite_id: string; answered_at: number | null }>(`${ORPHAN_SQL.open} FOR UPDATE`)).rows;
+        const open = (await c.query<{ invite_id: string; answered_at: number | null }>(`${ORPHAN_SQL.open} FOR UPDATE`)).rows.filter((r) => !keep?.has(r.invite_id));
         for (const r of open) {
           await c.query(numbered(ORPHAN_SQL.ringing), [r.invite_id]);
           await c.query(numbered(ORPHAN_SQL.joined), [at, r.invite_id]);

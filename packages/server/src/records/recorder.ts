@@ -16,6 +16,17 @@ interface LiveMember {
   everJoined: boolean;
 }
 
+/** What the recorder keeps about a call still going on, as data (handed over with the call in a cluster). */
+export interface LiveCallSnapshot {
+  createdAt: number;
+  members: [string, LiveMember][];
+  nextSeq: number;
+  answered: boolean;
+  answer?: { userID: string; at: number };
+  callType: CallType;
+  switches: number;
+}
+
 interface LiveCall {
   createdAt: number;
   members: Map<string, LiveMember>;
@@ -56,6 +67,18 @@ export class CallRecorder {
     engine.events.on('callCreated', (call) => this.safely(() => this.created(call)));
     engine.events.on('memberChanged', (call, member, from) => this.safely(() => this.memberChanged(call, member, from)));
     engine.events.on('callEnded', (call, reason) => this.safely(() => this.ended(call, reason)));
+  }
+
+  /** The recorder's state for a call still going on (undefined if not recorded). */
+  snapshot(inviteID: string): LiveCallSnapshot | undefined {
+    const lc = this.live.get(inviteID);
+    if (!lc) return undefined;
+    return { ...lc, members: [...lc.members].map(([id, m]) => [id, { ...m }]) };
+  }
+
+  /** Goes on recording a call another node recorded so far. */
+  restore(inviteID: string, s: LiveCallSnapshot): void {
+    this.live.set(inviteID, { ...s, members: new Map(s.members.map(([id, m]) => [id, { ...m }])) });
   }
 
   /** Calls being recorded right now. */

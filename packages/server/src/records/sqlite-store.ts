@@ -138,9 +138,9 @@ export class SqliteCallRecordStore implements CallRecordStore {
     this.commitQueued();
   }
 
-  async closeOrphans(at: number): Promise<string[]> {
+  async closeOrphans(at: number, keep?: ReadonlySet<string>): Promise<string[]> {
     this.commitQueued();
-    const open = this.db.prepare(ORPHAN_SQL.open).all() as { invite_id: string; answered_at: number | null }[];
+    const open = (this.db.prepare(ORPHAN_SQL.open).all() as { invite_id: string; answered_at: number | null }[]).filter((c) => !keep?.has(c.invite_id));
     this.db.transaction(() => {
       for (const c of open) {
         this.stmt(ORPHAN_SQL.ringing).run(c.invite_id);

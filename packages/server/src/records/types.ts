@@ -70,9 +70,9 @@ export interface CallRecordStore {
   /**
    * Ends calls a previous process left open (it was killed): reason 'server_restart' at `at`,
    * ringing members 'cancelled', members in the call 'left'/'accepted' with leftAt = at.
-   * Returns their inviteIDs.
+   * Returns their inviteIDs. Calls in `keep` are left open (handed over to another node).
    */
-  closeOrphans(at: number): Promise<string[]>;
+  closeOrphans(at: number, keep?: ReadonlySet<string>): Promise<string[]>;
   /** Calls `userID` made or was invited to, newest first; `limit` + 1 rows are read to know if more follow. */
   history(userID: string, limit: number, before?: HistoryPosition): MaybePromise<{ records: CallRecord[]; more: boolean }>;
   get(inviteID: string): MaybePromise<CallRecord | null>;

@@ -14,8 +14,8 @@ export interface Delivery {
  * BACKLOG_MS. A client away longer (or that missed more) cannot resume and starts afresh.
  * Idle users keep nothing, so memory follows traffic, not the number of users.
  */
-const BACKLOG_LIMIT = 256;
-const BACKLOG_MS = 60_000;
+export const BACKLOG_LIMIT = 256;
+export const BACKLOG_MS = 60_000;
 
 /**
  * A logged-in user: outlives a dropped connection for a grace period, so a client that
@@ -30,6 +30,33 @@ interface Presence {
   /** Recent event frames with their seq and send time, oldest first. */
   backlog: { at: number; frame: ServerEventFrame & { seq: number } }[];
   graceTimer: NodeJS.Timeout | undefined;
+  /** While the connection is gone: when the grace period ends (ms). */
+  graceUntil: number | undefined;
+}
+
+/** A frame kept for replay, with when it was sent. */
+export interface BacklogEntry {
+  at: number;
+  frame: ServerEventFrame & { seq: number };
+}
+
+/** A presence as data, to hand over to another node (see cluster/). */
+export interface PresenceSnapshot {
+  userID: string;
+  connId: string | number | null;
+  token: string;
+  seq: number;
+  graceUntil?: number;
+}
+
+/** Hears every change, so a cluster can persist presences as they change. Must be cheap. */
+export interface RegistryObserver {
+  /** The presence of the user was created, changed or dropped. */
+  presenceChanged(userID: string): void;
+  /** A frame was added to the user's backlog. */
+  backlogAdded(userID: string, entry: BacklogEntry): void;
+  /** The user's backlog was emptied (a fresh login). */
+  backlogReset(userID: string): void;
 }
 
 export type ResumeResult = { ok: true; replay: ServerFrame[]; token: string } | { ok: false };
@@ -37,6 +64,7 @@ export type ResumeResult = { ok: true; replay: ServerFrame[]; token: string } | 
 /** Users of this process and their connections, one presence per userID. */
 export class SessionRegistry implements Delivery {
   private readonly byUser = new Map<string, Presence>();
+  observer: RegistryObserver | undefined;
 
   /** Starts a fresh presence for the user; returns the one it replaces (to be kicked), if any. */
   bind(session: Conn, userID: string): { token: string; previous: Presence | undefined } {
@@ -44,7 +72,9 @@ export class SessionRegistry implements Delivery {
     if (previous) this.drop(previous);
     const token = randomBytes(18);
     session.userID = userID;
-    this.byUser.set(userID, { userID, conn: session, resumeToken: token, seq: 0, backlog: [], graceTimer: undefined });
+    this.byUser.set(userID, { userID, conn: session, resumeToken: token, seq: 0, backlog: [], graceTimer: undefined, graceUntil: undefined });
+    this.observer?.backlogReset(userID);
+    this.observer?.presenceChanged(userID);
     return { token: token.toString('base64url'), previous };
   }
 
@@ -64,9 +94,11 @@ export class SessionRegistry implements Delivery {
     if (lastSeq + 1 < first) return { ok: false }; // frames were dropped from the backlog: cannot replay exactly
     if (p.graceTimer) clearTimeout(p.graceTimer);
     p.graceTimer = undefined;
+    p.graceUntil = undefined;
     const old = p.conn;
     p.conn = session;
     session.userID = userID;
+    this.observer?.presenceChanged(userID);
     if (old && old !== session) {
       old.userID = null;
       old.close(1000, 'resumed on another connection');
@@ -83,17 +115,66 @@ export class SessionRegistry implements Delivery {
     const p = userID === null ? undefined : this.byUser.get(userID);
     if (!p || p.conn !== session) return false;
     p.conn = null;
+    p.graceUntil = Date.now() + Math.max(0, graceMs);
+    this.observer?.presenceChanged(p.userID);
+    this.armGrace(p, graceMs, onExpire);
+    return true;
+  }
+
+  private armGrace(p: Presence, ms: number, onExpire: (userID: string) => void): void {
     const expire = () => {
       if (this.byUser.get(p.userID) !== p || p.conn !== null) return;
       this.drop(p);
       onExpire(p.userID);
     };
-    if (graceMs <= 0) expire();
+    if (ms <= 0) expire();
     else {
-      p.graceTimer = setTimeout(expire, graceMs);
+      p.graceTimer = setTimeout(expire, ms);
       p.graceTimer.unref();
     }
-    return true;
+  }
+
+  /** The user's presence as data (undefined if not present). */
+  snapshot(userID: string): PresenceSnapshot | undefined {
+    const p = this.byUser.get(userID);
+    if (!p) return undefined;
+    return {
+      userID,
+      connId: p.conn?.id ?? null,
+      token: p.resumeToken.toString('base64url'),
+      seq: p.seq,
+      ...(p.graceUntil !== undefined && { graceUntil: p.graceUntil }),
+    };
+  }
+
+  /**
+   * Takes over presences another node kept: `connOf` gives the connection an id stands for;
+   * users whose connection was gone get the rest of their grace period.
+   */
+  restore(
+    presences: readonly { presence: PresenceSnapshot; backlog: BacklogEntry[] }[],
+    connOf: (id: string | number, userID: string) => Conn,
+    onExpire: (userID: string) => void,
+  ): void {
+    const now = Date.now();
+    for (const { presence: s, backlog } of presences) {
+      const conn = s.connId === null ? null : connOf(s.connId, s.userID);
+      const p: Presence = { userID: s.userID, conn, resumeToken: Buffer.from(s.token, 'base64url'), seq: s.seq, backlog, graceTimer: undefined, graceUntil: s.graceUntil };
+      this.byUser.set(s.userID, p);
+      this.prune(p, now);
+      if (conn === null) this.armGrace(p, (s.graceUntil ?? now) - now, onExpire);
+    }
+  }
+
+  /** Stops every grace timer (the presences are handed over to another node). */
+  dispose(): void {
+    for (const p of this.byUser.values()) if (p.graceTimer) clearTimeout(p.graceTimer);
+    this.observer = undefined;
+  }
+
+  /** Every present user's connection id (null while within the grace period). */
+  *connections(): IterableIterator<[userID: string, conn: Conn | null]> {
+    for (const p of this.byUser.values()) yield [p.userID, p.conn];
   }
 
   /** Ends the presence held by this connection (logout); true if it held one. */
@@ -115,8 +196,13 @@ export class SessionRegistry implements Delivery {
     if (!p) return false;
     const sequenced = { ...frame, seq: ++p.seq };
     const now = Date.now();
-    p.backlog.push({ at: now, frame: sequenced });
+    const entry = { at: now, frame: sequenced };
+    p.backlog.push(entry);
     this.prune(p, now);
+    if (this.observer) {
+      this.observer.backlogAdded(userID, entry);
+      this.observer.presenceChanged(userID);
+    }
     p.conn?.send(sequenced);
     return true;
   }
@@ -139,6 +225,9 @@ export class SessionRegistry implements Delivery {
   private drop(p: Presence): void {
     if (p.graceTimer) clearTimeout(p.graceTimer);
     p.graceTimer = undefined;
-    if (this.byUser.get(p.userID) === p) this.byUser.delete(p.userID);
+    if (this.byUser.get(p.userID) === p) {
+      this.byUser.delete(p.userID);
+      this.observer?.presenceChanged(p.userID);
+    }
   }
 }

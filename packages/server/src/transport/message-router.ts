@@ -109,13 +109,16 @@ export class MessageRouter implements CoreLink {
   disconnected(session: Conn): void {
     const userID = session.userID;
     if (userID === null) return;
-    const { registry, engine, log, reconnectGraceMs } = this.d;
-    const held = registry.detach(session, reconnectGraceMs, (gone) => {
-      log.info({ event: 'session.end', userID: gone, reason: 'disconnected' }, 'session ended (no reconnect in time)');
-      engine.userGone(gone, 'disconnected');
-    });
+    const { registry, log, reconnectGraceMs } = this.d;
+    const held = registry.detach(session, reconnectGraceMs, this.graceExpired);
     if (held) log.info({ event: 'session.detached', userID, session: session.id, graceMs: reconnectGraceMs }, 'connection lost; waiting for a reconnect');
   }
+
+  /** A user whose connection dropped did not come back within the grace period. */
+  readonly graceExpired = (userID: string): void => {
+    this.d.log.info({ event: 'session.end', userID, reason: 'disconnected' }, 'session ended (no reconnect in time)');
+    this.d.engine.userGone(userID, 'disconnected');
+  };
 
   sigExpired(session: Conn): void {
     this.endSession(session, 'logout');

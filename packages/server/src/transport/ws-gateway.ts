@@ -21,7 +21,7 @@ const BYTES_PER_TOKEN = 16 * 1024;
  */
 export class WsGateway {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: HARD_MAX_PAYLOAD, perMessageDeflate: false });
-  private readonly sessions = new Set<Session>();
+  private readonly sessions = new Map<number, Session>();
   private nextSessionId = 1;
   private readonly heartbeat: NodeJS.Timeout;
   /** Hears the code of every frame refused with an error (metrics). Must be cheap and not throw. */
@@ -45,6 +45,11 @@ export class WsGateway {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
   };
 
+  /** A live connection of this node by its id (frames for it may come from another node). */
+  session(id: number): Session | undefined {
+    return this.sessions.get(id);
+  }
+
   get connectionCount(): number {
     return this.sessions.size;
   }
@@ -52,7 +57,7 @@ export class WsGateway {
   /** Closes every connection (their calls end as disconnects) and stops the heartbeat; new upgrades get 503. */
   close(code: number, reason: string): void {
     clearInterval(this.heartbeat);
-    for (const s of this.sessions) s.close(code, reason);
+    for (const s of this.sessions.values()) s.close(code, reason);
     this.wss.close();
   }
 
@@ -65,12 +70,12 @@ export class WsGateway {
     const session = new Session(this.nextSessionId++, ws);
     const alive = { value: true };
     aliveOf.set(ws, alive);
-    this.sessions.add(session);
+    this.sessions.set(session.id, session);
     ws.on('pong', () => (alive.value = true));
     ws.on('message', (data, isBinary) => this.onFrame(session, data, isBinary));
     ws.on('error', (err) => this.log.debug({ err, session: session.id }, 'socket error'));
     ws.on('close', () => {
-      this.sessions.delete(session);
+      this.sessions.delete(session.id);
       this.router.disconnected(session);
     });
   }
