@@ -689,7 +689,9 @@ describe('flood', () => {
     // Meanwhile another connection is answered promptly, again and again.
     const latencies: number[] = [];
     for (let i = 0; i < 5; i++) latencies.push(await other.ping());
-    expect(Math.max(...latencies), `ping latencies during the flood: ${latencies.map((l) => l.toFixed(1)).join(', ')} ms`).toBeLessThan(500);
+    // A cluster carries every message through Redis to the node running the call core: a looser bound.
+    const bound = Number(process.env.OPENCALL_TEST_CLUSTER ?? 0) > 0 ? 1500 : 500;
+    expect(Math.max(...latencies), `ping latencies during the flood: ${latencies.map((l) => l.toFixed(1)).join(', ')} ms`).toBeLessThan(bound);
 
     // Every flood frame gets exactly one answer: a pong, or RATE_LIMITED.
     const answers = await flooder.until(() => {

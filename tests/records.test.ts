@@ -26,6 +26,9 @@ const BACKENDS: { name: string; options(): Promise<Partial<ServerOptions>> }[] =
   },
 ];
 
+/** Set when the suite runs against a cluster (tests/support/cluster.ts). */
+const CLUSTER = Number(process.env.OPENCALL_TEST_CLUSTER ?? 0) > 0;
+
 const USERS = ['alice', 'bob', 'carol', 'dave', 'erin'] as const;
 type User = (typeof USERS)[number];
 
@@ -204,7 +207,9 @@ describe.each(BACKENDS)('call records end to end: $name', (backend) => {
     await expect(stranger.getCallHistory()).rejects.toMatchObject({ code: ErrorCode.NOT_LOGGED_IN });
   });
 
-  describe('REST', () => {
+  // In a cluster each node has its own SQLite file: the REST history of a node that never ran the
+  // call core is empty, which is why several nodes want PostgreSQL (docs/deployment.md).
+  describe.skipIf(CLUSTER && backend.name.startsWith('SQLite'))('REST', () => {
     const get = async (path: string, headers: Record<string, string> = {}) => {
       const res = await fetch(server.url + path, { headers });
       return { status: res.status, body: (await res.json()) as any };

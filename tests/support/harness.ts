@@ -5,13 +5,21 @@
 import wrtc from '@roamhq/wrtc';
 import { afterEach } from 'vitest';
 import { startServer, genUserSig, type RunningServer, type ServerOptions } from '@opencall/server';
+import { startTestCluster } from './cluster.js';
 import TRTCCalling, { EVENT, TUICallEvent, type NodeTRTCCallingOptions } from '@opencall/client/node';
 
 export const SDK_APP_ID = 1400012345;
 export const SECRET = 'test-secret-0123456789abcdef';
 
+/**
+ * A real server on a free port. With OPENCALL_TEST_CLUSTER=<n> set, a cluster of n nodes on a
+ * real Redis behind a round-robin balancer instead (tests/support/cluster.ts).
+ */
 export async function startTestServer(extra: Partial<ServerOptions> = {}): Promise<RunningServer> {
-  return startServer({ port: 0, host: '127.0.0.1', sdkAppId: SDK_APP_ID, secretKey: SECRET, logLevel: process.env.OPENCALL_TEST_LOG ?? 'silent', ...extra });
+  const options: ServerOptions = { port: 0, host: '127.0.0.1', sdkAppId: SDK_APP_ID, secretKey: SECRET, logLevel: process.env.OPENCALL_TEST_LOG ?? 'silent', ...extra };
+  const nodes = Number(process.env.OPENCALL_TEST_CLUSTER ?? 0);
+  if (nodes > 0) return startTestCluster(options, nodes);
+  return startServer(options);
 }
 
 export function sig(userID: string, expire = 3600): string {

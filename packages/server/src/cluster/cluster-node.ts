@@ -44,16 +44,15 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const keys = clusterKeys(o.prefix);
   const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 2, enableAutoPipelining: true } as const;
   const redis = withScripts(new Redis(o.redisUrl, redisOptions));
-  const reader = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
   const sub = new Redis(o.redisUrl, { lazyConnect: true });
-  for (const [name, c] of [['commands', redis], ['reader', reader], ['subscriber', sub]] as const) {
-    c.on('error', (err) => o.log.warn({ err: err.message, connection: name }, 'cluster: Redis connection error'));
-  }
+  const onError = (name: string) => (err: Error) => o.log.warn({ err: err.message, connection: name }, 'cluster: Redis connection error');
+  redis.on('error', onError('commands'));
+  sub.on('error', onError('subscriber'));
+  const openReader = () => new Redis(o.redisUrl, { maxRetriesPerRequest: 2 }).on('error', onError('reader'));
   try {
-    await Promise.all([redis.connect(), reader.connect(), sub.connect()]);
+    await Promise.all([redis.connect(), sub.connect()]);
   } catch (err) {
     redis.disconnect();
-    reader.disconnect();
     sub.disconnect();
     throw new Error(`cannot reach Redis at ${redact(o.redisUrl)}: ${(err as Error).message}`);
   }
@@ -94,7 +93,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       nodeId: o.nodeId,
       keys,
       redis,
-      reader,
+      openReader,
       buildCore: o.buildCore,
       log,
       nodeTimeoutMs,
@@ -146,7 +145,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
         await redis.ocRelease(keys.leader, o.nodeId).catch(() => undefined);
       }
       await redis.zrem(keys.nodes, o.nodeId).catch(() => undefined);
-      await Promise.all([redis.quit(), reader.quit().catch(() => reader.disconnect()), sub.quit()].map((p) => p.catch(() => undefined)));
+      await Promise.all([redis.quit(), sub.quit()].map((p) => p.catch(() => undefined)));
     },
   };
 }

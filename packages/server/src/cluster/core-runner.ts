@@ -27,8 +27,8 @@ export interface CoreRunnerOptions {
   keys: ClusterKeys;
   /** Commands and commits. */
   redis: ClusterRedis;
-  /** A connection of its own for the blocking inbox read. */
-  reader: Redis;
+  /** Opens the connection of its own the blocking inbox read needs (closed on stop). */
+  openReader: () => Redis;
   buildCore: (groups: MemoryGroupStore) => CallCore;
   log: Logger;
   /** How old a node's last heartbeat may be before its connections count as lost (ms). */
@@ -49,6 +49,8 @@ export class CoreRunner {
   private readonly conns = new Map<string, RemoteConn>();
   private readonly outbox = new Outbox(() => this.scheduleCommit());
   private readonly dirtyCalls = new Set<string>();
+  /** Connections with messages handled since the last commit: they get an acknowledgement. */
+  private readonly toAck = new Set<RemoteConn>();
   private readonly dirtyUsers = new Set<string>();
   private readonly resetBacklogs = new Set<string>();
   private readonly newBacklog = new Map<string, BacklogEntry[]>();
@@ -59,9 +61,11 @@ export class CoreRunner {
   private commits: Promise<void> = Promise.resolve();
   private sweepTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
+  private readonly reader: Redis;
 
   constructor(private readonly o: CoreRunnerOptions) {
     this.core = o.buildCore(this.groups);
+    this.reader = o.openReader();
   }
 
   get running(): boolean {
@@ -122,6 +126,8 @@ export class CoreRunner {
     clearInterval(this.sweepTimer);
     this.core.engine.dispose();
     this.core.registry.dispose();
+    // Ends a read blocked in Redis at once.
+    this.reader.disconnect();
   }
 
   private stepDown(why: string): void {
@@ -160,7 +166,8 @@ export class CoreRunner {
   }
 
   private async readLoop(): Promise<void> {
-    const { reader, keys, log } = this.o;
+    const { keys, log } = this.o;
+    const reader = this.reader;
     while (this.active) {
       let res: [string, [string, string[]][]][] | null;
       try {
@@ -201,7 +208,16 @@ export class CoreRunner {
     }
     const key = RemoteConn.key(e.n, e.c);
     const { router } = this.core;
-    if (e.k === 'm') return router.dispatch(this.connFor(key), e.m as CoreMessage);
+    if (e.k === 'm') {
+      const conn = this.connFor(key);
+      // The node holds back its own refusals of frames sent after message q-1 until it knows
+      // every answer to messages up to q-1 is out: tell it before answering q.
+      if (this.toAck.has(conn)) conn.acknowledge();
+      router.dispatch(conn, e.m as CoreMessage);
+      conn.lastQ = e.q;
+      this.toAck.add(conn);
+      return;
+    }
     const conn = this.conns.get(key);
     if (!conn) return;
     if (e.k === 'x') return router.sigExpired(conn);
@@ -298,6 +314,9 @@ export class CoreRunner {
       ops.push(['SET', keys.cursor, this.cursor], ['XTRIM', keys.inbox, 'MINID', this.cursor]);
       this.cursorDirty = false;
     }
+    // After the frames: an answer produced later (SFU, PostgreSQL) does not hold refusals back.
+    for (const conn of this.toAck) conn.acknowledge();
+    this.toAck.clear();
     for (const [node, frames] of this.outbox.take()) ops.push(['PUBLISH', keys.out(node), JSON.stringify(frames)]);
     return ops;
   }

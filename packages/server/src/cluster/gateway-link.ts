@@ -20,7 +20,9 @@ export class GatewayLink implements CoreLink {
   ) {}
 
   handle(conn: Conn, msg: CoreMessage): void {
-    this.push({ k: 'm', n: this.nodeId, c: conn.id as number, m: msg });
+    const session = conn as Session;
+    const q = session.markForwarded();
+    this.push({ k: 'm', n: this.nodeId, c: session.id, q, m: msg }, () => session.acknowledge(q));
   }
 
   disconnected(conn: Conn): void {
@@ -31,9 +33,12 @@ export class GatewayLink implements CoreLink {
     this.push({ k: 'x', n: this.nodeId, c: conn.id as number });
   }
 
-  private push(entry: InboxEntry): void {
+  private push(entry: InboxEntry, onLost?: () => void): void {
     // One connection, so entries keep the order they were sent in (ioredis pipelines them).
-    this.redis.xadd(this.keys.inbox, '*', 'e', JSON.stringify(entry)).catch((err) => this.log.error({ err, kind: entry.k }, 'cluster: could not reach Redis; message dropped'));
+    this.redis.xadd(this.keys.inbox, '*', 'e', JSON.stringify(entry)).catch((err) => {
+      this.log.error({ err, kind: entry.k }, 'cluster: could not reach Redis; message dropped');
+      onLost?.(); // the client's request times out; nothing waits for its answer any more
+    });
   }
 
   /** Delivers what the core published for this node's connections. */
@@ -48,7 +53,8 @@ export class GatewayLink implements CoreLink {
     for (const op of ops) {
       const session = sessionById(op.c);
       if (!session) continue;
-      if ('f' in op) session.send(op.f as ServerFrame);
+      if ('f' in op) session.write(op.f as ServerFrame);
+      else if ('a' in op) session.acknowledge(op.a);
       else session.close(op.x[0], op.x[1]);
     }
   }

@@ -39,8 +39,8 @@ export function clusterKeys(prefix: string): ClusterKeys {
 
 /** What a node puts in the inbox (field `e` of a stream entry, JSON). */
 export type InboxEntry =
-  /** A validated message from a connection (`c`) of node `n`. */
-  | { k: 'm'; n: string; c: number; m: unknown }
+  /** A validated message from a connection (`c`) of node `n`; `q` numbers the messages of that connection. */
+  | { k: 'm'; n: string; c: number; q: number; m: unknown }
   /** The connection closed. */
   | { k: 'd'; n: string; c: number }
   /** The connection's UserSig ran out. */
@@ -48,5 +48,8 @@ export type InboxEntry =
   /** A group was created, changed (members) or deleted (members null) through the admin API. */
   | { k: 'g'; g: string; members: string[] | null };
 
-/** What the call core publishes to a node: frames for a connection, or close it. */
-export type OutboxOp = { c: number; f: unknown } | { c: number; x: [code: number, reason: string] };
+/**
+ * What the call core publishes to a node: frames for a connection, close it, or "answered
+ * every message up to `a`" (after the frames those messages produced).
+ */
+export type OutboxOp = { c: number; f: unknown } | { c: number; x: [code: number, reason: string] } | { c: number; a: number };

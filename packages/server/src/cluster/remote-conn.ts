@@ -34,6 +34,8 @@ export class Outbox {
 /** A connection held by some node of the cluster (maybe this one), as the call core sees it. */
 export class RemoteConn implements Conn {
   userID: string | null = null;
+  /** Number of the last message of this connection the core handled (see OutboxOp `a`). */
+  lastQ = 0;
 
   constructor(
     /** `node/connection`: unique in the cluster. */
@@ -69,5 +71,10 @@ export class RemoteConn implements Conn {
 
   close(code = 1000, reason = ''): void {
     this.outbox.push(this.node, { c: this.connId, x: [code, reason] });
+  }
+
+  /** Tells the node that every message up to {@link lastQ} has been answered. */
+  acknowledge(): void {
+    this.outbox.push(this.node, { c: this.connId, a: this.lastQ });
   }
 }

@@ -27,7 +27,34 @@ export class Session implements Conn {
     private readonly socket: WebSocket,
   ) {}
 
+  /**
+   * In a cluster, messages this node forwarded to the call core (elsewhere) and how many of
+   * them the core has answered: frames this node sends itself (refusals) wait for the answers
+   * to everything sent before them, so a client gets its answers in the order it asked.
+   */
+  private forwarded = 0;
+  private acked = 0;
+  private held: { after: number; frame: ServerFrame }[] = [];
+
   send(frame: ServerFrame): void {
+    if (this.forwarded > this.acked) this.held.push({ after: this.forwarded, frame });
+    else this.write(frame);
+  }
+
+  /** A message went to the call core on another node; returns its number. */
+  markForwarded(): number {
+    return ++this.forwarded;
+  }
+
+  /** The call core answered (or will never answer) every message up to `q`; it sends via {@link write}. */
+  acknowledge(q: number): void {
+    if (q <= this.acked) return;
+    this.acked = q;
+    while (this.held.length > 0 && this.held[0]!.after <= this.acked) this.write(this.held.shift()!.frame);
+  }
+
+  /** Sends at once (frames from the call core arrive in order by themselves). */
+  write(frame: ServerFrame): void {
     if (this.closed || this.socket.readyState !== 1) return;
     this.socket.send(JSON.stringify(frame));
   }
@@ -72,6 +99,7 @@ export class Session implements Conn {
   /** Closes the socket after flushing what was queued (the kicked/sigExpired frame in particular). */
   close(code = 1000, reason = ''): void {
     if (this.closed) return;
+    for (const h of this.held.splice(0)) this.write(h.frame);
     this.closed = true;
     this.clearSigExpiry();
     this.socket.close(code, reason);

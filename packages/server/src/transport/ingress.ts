@@ -7,7 +7,7 @@ import { CloseCode, type CoreLink } from './message-router.js';
 
 /**
  * What the node holding a socket does with a validated message before the call core sees it:
- * answers pings, verifies the UserSig at login (CPU work that stays on the node that received
+ * verifies the UserSig at login (CPU work that stays on the node that received
  * it, whichever node runs the core), and ends the session when that UserSig runs out.
  */
 export class Ingress {
@@ -19,8 +19,6 @@ export class Ingress {
 
   handle(session: Session, msg: ClientMessage): void {
     switch (msg.t) {
-      case 'ping':
-        return session.reply(msg.rid, { serverTime: Date.now() });
       case 'login': {
         if (session.signedInAs !== null) throw new ProtocolError(ErrorCode.ALREADY_LOGGED_IN, `already logged in as ${session.signedInAs}`);
         const expiresAt = this.auth.authenticate(msg.sdkAppId, msg.userID, msg.userSig);

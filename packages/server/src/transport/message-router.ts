@@ -14,7 +14,7 @@ export const CloseCode = { KICKED: 4001, SIG_EXPIRED: 4002, SHUTDOWN: 1001 } as 
  * A message as the call core receives it: validated, and for login with the UserSig already
  * verified by the node that holds the socket (`expiresAt` is when that UserSig runs out).
  */
-export type CoreMessage = Exclude<ClientMessage, { t: 'login' } | { t: 'ping' }> | (ClientMessageOf<'login'> & { expiresAt: number });
+export type CoreMessage = Exclude<ClientMessage, { t: 'login' }> | (ClientMessageOf<'login'> & { expiresAt: number });
 
 /** What the call core offers to the nodes that hold the sockets (in process, or through Redis). */
 export interface CoreLink {
@@ -57,6 +57,9 @@ export class MessageRouter implements CoreLink {
 
   handle(session: Conn, msg: CoreMessage): void {
     if (msg.t === 'login') return this.login(session, msg.rid, msg);
+    // Answered by the core, not the node holding the socket, so a ping's answer comes after the
+    // answers to everything sent before it (clients and tests use it as a barrier).
+    if (msg.t === 'ping') return session.reply(msg.rid, { serverTime: Date.now() });
     const userID = session.userID;
     if (userID === null) throw new ProtocolError(ErrorCode.NOT_LOGGED_IN, `log in before sending "${msg.t}"`);
     const { engine } = this.d;
