@@ -4,73 +4,20 @@
  * the same data dir, and REST reads showing every record written before the kill, with the
  * calls it interrupted closed as 'server_restart'. A clean stop (SIGTERM) ends calls as hangups.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '@opencall/server';
 import { EVENT, type CallRecord } from '@opencall/client/node';
-import { SDK_APP_ID, SECRET, sig, TestClient } from './support/harness.js';
-import { ensureServerBuilt, REPO_ROOT, SERVER_BIN } from './support/server-binary.js';
+import { sig, TestClient } from './support/harness.js';
+import { ensureServerBuilt, ServerProcess } from './support/server-binary.js';
 
-const ROOT = REPO_ROOT;
-const BIN = SERVER_BIN;
 
-/** One run of the server binary; its pino JSON log lines are kept. */
-class ServerProcess {
-  readonly logs: Record<string, any>[] = [];
-  url = '';
-  private constructor(readonly child: ChildProcess) {}
-
-  static async start(dataDir: string): Promise<ServerProcess> {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      OPENCALL_PORT: '0',
-      OPENCALL_HOST: '127.0.0.1',
-      OPENCALL_SDKAPPID: String(SDK_APP_ID),
-      OPENCALL_SECRET: SECRET,
-      OPENCALL_DEV_USERSIG: '0',
-      OPENCALL_DATA_DIR: dataDir,
-      OPENCALL_LOG_LEVEL: 'info',
-    };
-    delete env.OPENCALL_DATABASE_URL;
-    const child = spawn(process.execPath, [BIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const s = new ServerProcess(child);
-    let buf = '';
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const listening = new Promise<string>((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          try {
-            const j = JSON.parse(line);
-            s.logs.push(j);
-            if (j.event === 'server.listening') resolve(j.url);
-          } catch {
-            /* not a log line */
-          }
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
-      setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 20_000);
-    });
-    s.url = await listening;
-    return s;
-  }
-
-  /** Resolves with the exit code (or signal name). */
-  stop(signal: NodeJS.Signals): Promise<number | string> {
-    return new Promise((resolve) => {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) return resolve(this.child.exitCode ?? this.child.signalCode!);
-      this.child.once('exit', (code, sig) => resolve(code ?? sig!));
-      this.child.kill(signal);
-    });
-  }
+/** The binary with its records in `dataDir` (SQLite). */
+function startWithData(dataDir: string): Promise<ServerProcess> {
+  const env: NodeJS.ProcessEnv = { OPENCALL_DATA_DIR: dataDir };
+  return ServerProcess.start(env, ['OPENCALL_DATABASE_URL']);
 }
 
 async function history(base: string, userID: string): Promise<CallRecord[]> {
@@ -95,7 +42,7 @@ describe('records across a killed server (real binary, SQLite in OPENCALL_DATA_D
   });
 
   const start = async () => {
-    const s = await ServerProcess.start(dir);
+    const s = await startWithData(dir);
     servers.push(s);
     return s;
   };
@@ -136,7 +83,7 @@ describe('records across a killed server (real binary, SQLite in OPENCALL_DATA_D
     const closed = b.logs.find((l) => l.event === 'records.orphans_closed');
     expect(closed?.calls).toBe(2);
     // A second server on the same data dir refuses to start (it would close b's live calls).
-    await expect(ServerProcess.start(dir)).rejects.toThrow(/in use by another OpenCall server/);
+    await expect(startWithData(dir)).rejects.toThrow(/in use by another OpenCall server/);
 
     const after = { alice: await history(b.url, 'alice'), bob: await history(b.url, 'bob'), carol: await history(b.url, 'carol'), dave: await history(b.url, 'dave') };
     // The finished call is exactly as it was.

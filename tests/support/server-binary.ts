@@ -1,8 +1,9 @@
 /** The built `opencall-server` binary, for tests that run the real process (kill, restart, SIGTERM). */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SDK_APP_ID, SECRET } from './harness.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SERVER_BIN = join(REPO_ROOT, 'packages/server/dist/bin.js');
@@ -35,5 +36,64 @@ export function ensureServerBuilt(options: { tolerateTypeErrors?: boolean } = {}
     const out = String((err as { stdout?: Buffer }).stdout ?? '') + String((err as { stderr?: Buffer }).stderr ?? '');
     if (!options.tolerateTypeErrors || !existsSync(SERVER_BIN)) throw new Error(`building the server failed:\n${out}`);
     console.warn(`tsc -b reported errors (dist was still emitted):\n${out.slice(0, 2000)}`);
+  }
+}
+
+/** One run of the server binary (test credentials, a free port on loopback); its pino JSON log lines are kept. */
+export class ServerProcess {
+  readonly logs: Record<string, any>[] = [];
+  url = '';
+  port = 0;
+  private constructor(readonly child: ChildProcess) {}
+
+  /** Starts with `env` on top of the test defaults; `unset` names variables of this process not to pass on. */
+  static async start(env: NodeJS.ProcessEnv = {}, unset: string[] = []): Promise<ServerProcess> {
+    const full: NodeJS.ProcessEnv = {
+      ...process.env,
+      OPENCALL_PORT: '0',
+      OPENCALL_HOST: '127.0.0.1',
+      OPENCALL_SDKAPPID: String(SDK_APP_ID),
+      OPENCALL_SECRET: SECRET,
+      OPENCALL_DEV_USERSIG: '0',
+      OPENCALL_LOG_LEVEL: 'info',
+      ...env,
+    };
+    for (const name of unset) delete full[name];
+    const child = spawn(process.execPath, [SERVER_BIN], { cwd: REPO_ROOT, env: full, stdio: ['ignore', 'pipe', 'pipe'] });
+    const s = new ServerProcess(child);
+    let buf = '';
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const listening = new Promise<string>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          try {
+            const j = JSON.parse(line);
+            s.logs.push(j);
+            if (j.event === 'server.listening') resolve(j.url);
+          } catch {
+            /* not a log line */
+          }
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
+      setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 20_000);
+    });
+    s.url = await listening;
+    s.port = Number(new URL(s.url).port);
+    return s;
+  }
+
+  /** Resolves with the exit code (or signal name). */
+  stop(signal: NodeJS.Signals): Promise<number | string> {
+    return new Promise((resolve) => {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) return resolve(this.child.exitCode ?? this.child.signalCode!);
+      this.child.once('exit', (code, sig) => resolve(code ?? sig!));
+      this.child.kill(signal);
+    });
   }
 }
