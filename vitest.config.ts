@@ -12,6 +12,7 @@ const CLUSTER_SUITE = [
   'tests/media-controls.test.ts',
   'tests/protocol-abuse.test.ts',
   'tests/reconnect.test.ts',
+  'tests/multi-device.test.ts',
   'tests/records.test.ts',
   'tests/model/calls.model.test.ts',
   'tests/fuzz/wire.fuzz.test.ts',

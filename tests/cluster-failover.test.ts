@@ -158,6 +158,7 @@ describe('several nodes on Redis (three server processes, real redis-server)', (
     // The call state was handed over: alice hanging up ends it for bob; new calls work.
     await alice.sdk.hangup();
     await bob.waitFor(EVENT.CALL_END);
+    frank.clear(); // connectCall waits for a fresh INVITED
     await connectCall(erin, frank, 1);
     await frank.sdk.hangup();
     await erin.waitFor(EVENT.CALL_END);

@@ -66,6 +66,8 @@ export interface InvitedFrame {
   /** Who is in the call now (the sponsor at first); a prepared client connects to them while ringing. */
   joined: string[];
   mediaPath: MediaPath;
+  /** false: do not prepare media while ringing (several devices ring; which one answers is not known). */
+  earlyMedia?: false;
 }
 
 export interface AcceptedFrame { t: 'accepted'; inviteID: string; userID: string; media: MediaState }
@@ -74,7 +76,11 @@ export interface BusyFrame { t: 'busy'; inviteID: string; userID: string }
 /** Invitees whose ringing timed out at the same moment. */
 export interface NoRespFrame { t: 'noResp'; inviteID: string; userIDList: string[] }
 /** To a ringing invitee: the sponsor cancelled. */
-export interface CancelledFrame { t: 'cancelled'; inviteID: string; sponsor: string }
+/**
+ * To a ringing invitee: the invitation is over for them. `reason` is set when another device of
+ * the same user answered or declined it (OPENCALL_MULTI_DEVICE=ring-all).
+ */
+export interface CancelledFrame { t: 'cancelled'; inviteID: string; sponsor: string; reason?: 'answered_elsewhere' | 'declined_elsewhere' }
 /** To a ringing invitee: nobody answered in time. */
 export interface TimedOutFrame { t: 'timedOut'; inviteID: string }
 /** A participant left a call that goes on (or is about to end). */

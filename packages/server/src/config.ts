@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { IceServerConfig } from '@opencall/protocol';
 import type { Clock } from './clock.js';
 import type { GroupStore } from './groups/group-store.js';
+import type { MultiDevice } from './sessions/session-registry.js';
 import { checkIceConfig, DEFAULT_TURN_TTL_SECONDS, MAX_TURN_TTL_SECONDS, MIN_TURN_TTL_SECONDS } from './ice/ice-servers.js';
 
 /** Options of {@link startServer}. Only `sdkAppId` and `secretKey` are required. */
@@ -57,6 +58,12 @@ export interface ServerOptions {
   dataDir?: string;
   /** PostgreSQL URL for call records, used instead of SQLite when set (docs/records.md). */
   databaseUrl?: string;
+  /**
+   * A user logged in on several devices at once: 'kick' (default, the spec's behaviour: a new
+   * login kicks the older one) or 'ring-all' (every device rings; the first to answer takes the
+   * call, the others stop ringing with reason "answered elsewhere").
+   */
+  multiDevice?: MultiDevice;
   /** Redis URL: every node given the same one acts as one server (docs/deployment.md, "Several nodes"). */
   redisUrl?: string;
   /** Prefix of every Redis key and channel, so deployments can share a Redis. Default '{opencall}:'. */
@@ -109,6 +116,7 @@ const envSchema = z.object({
   OPENCALL_METRICS: z.enum(['0', '1', 'true', 'false']).default('1'),
   OPENCALL_DATA_DIR: z.string().default('./.data'),
   OPENCALL_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
+  OPENCALL_MULTI_DEVICE: z.enum(['kick', 'ring-all']).default('kick'),
   OPENCALL_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
   OPENCALL_REDIS_PREFIX: z.string().min(1).max(64).default('{opencall}:'),
   OPENCALL_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)').optional(),
@@ -181,6 +189,7 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       // An empty OPENCALL_DATA_DIR keeps call records in memory.
       ...(e.OPENCALL_DATA_DIR !== '' && { dataDir: e.OPENCALL_DATA_DIR }),
       ...(e.OPENCALL_DATABASE_URL !== undefined && { databaseUrl: e.OPENCALL_DATABASE_URL }),
+      multiDevice: e.OPENCALL_MULTI_DEVICE,
       ...(e.OPENCALL_REDIS_URL !== undefined && { redisUrl: e.OPENCALL_REDIS_URL }),
       redisPrefix: e.OPENCALL_REDIS_PREFIX,
       ...(e.OPENCALL_NODE_ID !== undefined && { nodeId: e.OPENCALL_NODE_ID }),
@@ -231,6 +240,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     logLevel: o.logLevel ?? 'info',
     dataDir: o.dataDir,
     databaseUrl: o.databaseUrl,
+    multiDevice: o.multiDevice ?? 'kick',
     redisUrl: o.redisUrl,
     redisPrefix: o.redisPrefix ?? '{opencall}:',
     nodeId: o.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,

@@ -55,6 +55,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       janusUrl: o.janusUrl,
       janusApiSecret: o.janusApiSecret,
       reconnectGraceMs: o.reconnectGraceMs,
+      multiDevice: o.multiDevice,
       iceServers,
       recordStore: records.store,
       metrics,

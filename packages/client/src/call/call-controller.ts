@@ -376,8 +376,9 @@ export class CallController {
         return;
       case 'cancelled':
         this.finish(call, null);
-        emit(EVENT.CALLING_CANCEL, { inviteID: f.inviteID, userID: f.sponsor, userId: f.sponsor });
-        emit(TUICallEvent.onCallCancelled, { callerId: f.sponsor, inviteID: f.inviteID, reason: 'cancelled' });
+        // reason: the caller cancelled, or (several devices ringing) another device answered or declined.
+        emit(EVENT.CALLING_CANCEL, { inviteID: f.inviteID, userID: f.sponsor, userId: f.sponsor, ...(f.reason && { reason: f.reason }) });
+        emit(TUICallEvent.onCallCancelled, { callerId: f.sponsor, inviteID: f.inviteID, reason: f.reason ?? 'cancelled' });
         return;
       case 'timedOut':
         this.finish(call, null);
@@ -536,7 +537,8 @@ export class CallController {
       userData: f.userData ?? '',
       inviteID: f.inviteID,
     });
-    if (this.d.prepareMediaWhileRinging && rtc && this.current === call) {
+    // earlyMedia false: several devices of ours ring, and only the one that answers may connect.
+    if (this.d.prepareMediaWhileRinging && f.earlyMedia !== false && rtc && this.current === call) {
       if (call.mediaPath === 'mesh') for (const userID of f.joined) this.linkTo(call, userID);
       // Devices open in the background; a failure is reported when the user accepts.
       this.openMedia(call.callType, false).catch(() => {});

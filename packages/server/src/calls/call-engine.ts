@@ -44,6 +44,11 @@ export interface CallEngineOptions {
   participantsLimitHint: string;
   /** When set, group calls go through the SFU, with this many people at most. */
   sfuMaxParticipants?: number;
+  /**
+   * Every device of an invitee rings (OPENCALL_MULTI_DEVICE=ring-all): invitees are then told
+   * not to prepare media while ringing, since which device will answer is not known yet.
+   */
+  ringAllDevices?: boolean;
 }
 
 /** Why a user stops being reachable; decides how their calls are wound up. */
@@ -71,6 +76,7 @@ export class CallEngine {
   private readonly maxParticipants: number;
   private readonly limitHint: string;
   private readonly sfuMax: number | undefined;
+  private readonly ringAll: boolean;
 
   constructor(o: CallEngineOptions) {
     this.delivery = o.delivery;
@@ -81,6 +87,7 @@ export class CallEngine {
     this.maxParticipants = o.maxParticipants;
     this.limitHint = o.participantsLimitHint;
     this.sfuMax = o.sfuMaxParticipants;
+    this.ringAll = o.ringAllDevices ?? false;
   }
 
   /** A call by id, for the SFU bridge (undefined once ended). */
@@ -102,7 +109,7 @@ export class CallEngine {
    * Starts a call. `onCreated` runs once the call exists and before anyone hears of it,
    * so the sponsor learns the inviteID before any LINE_BUSY for it.
    */
-  invite(sponsor: string, msg: ClientMessageOf<'invite'>, onCreated: (r: InviteResult) => void): void {
+  invite(sponsor: string, msg: ClientMessageOf<'invite'>, onCreated: (r: InviteResult) => void, device?: string): void {
     if (this.activeCall.has(sponsor)) {
       throw new ProtocolError(ErrorCode.SELF_BUSY, 'you are already ringing or in a call; hang up first');
     }
@@ -130,7 +137,7 @@ export class CallEngine {
     this.calls.set(call.inviteID, call);
     this.byRoom.set(call.roomID, call);
     this.events.emit('callCreated', call);
-    this.addMember(call, { userID: sponsor, state: 'joined', media: msg.media ?? NO_MEDIA, batch: -1 });
+    this.addMember(call, { userID: sponsor, state: 'joined', media: msg.media ?? NO_MEDIA, batch: -1, ...(device !== undefined && { device }) });
     this.activeCall.set(sponsor, call);
     const batch = call.newBatch();
     for (const userID of invitees) {
@@ -157,19 +164,19 @@ export class CallEngine {
     this.settle(call, 'busy');
   }
 
-  accept(userID: string, msg: ClientMessageOf<'accept'>): AcceptResult {
-    const { call, member } = this.memberOf(userID, msg.inviteID);
+  accept(userID: string, msg: ClientMessageOf<'accept'>, device?: string): AcceptResult {
+    const { call, member } = this.memberOf(userID, msg.inviteID, device);
     if (member.state !== 'ringing') throw refuse.state(`cannot accept: you are ${member.state} in call ${call.inviteID}`);
     this.clearBatchIfDone(call, member.batch, member);
-    return this.admit(call, member, msg.media, 'call.accepted');
+    return this.admit(call, member, msg.media, 'call.accepted', device);
   }
 
   /**
    * Invites more users into a running call (TUICallKit's inviteUser). Users already ringing or
    * in the call are skipped; users who declined or timed out earlier ring again.
    */
-  addInvitees(userID: string, msg: ClientMessageOf<'addInvitees'>): { userIDList: string[] } {
-    const { call, member } = this.memberOf(userID, msg.inviteID);
+  addInvitees(userID: string, msg: ClientMessageOf<'addInvitees'>, device?: string): { userIDList: string[] } {
+    const { call, member } = this.memberOf(userID, msg.inviteID, device);
     if (member.state !== 'joined') throw refuse.state('only a participant in the call can invite more users');
     const fresh = [...new Set(msg.invitees)].filter((id) => !call.isActive(id));
     if (fresh.length === 0) return { userIDList: call.invitees() };
@@ -208,15 +215,16 @@ export class CallEngine {
    * Joins a running call (TUICallKit's joinInGroupCall): someone invited earlier (even if they
    * declined or missed it), or a member of the call's group.
    */
-  join(userID: string, msg: ClientMessageOf<'join'>): AcceptResult {
+  join(userID: string, msg: ClientMessageOf<'join'>, device?: string): AcceptResult {
     const call = msg.inviteID !== undefined ? this.calls.get(msg.inviteID) : this.byRoom.get(msg.roomID!);
     if (!call || (msg.groupID !== undefined && call.groupID !== msg.groupID) || (msg.roomID !== undefined && call.roomID !== msg.roomID)) {
       throw refuse.notFound(msg.inviteID ?? `in room ${msg.roomID}`);
     }
     const existing = call.members.get(userID);
     if (existing?.state === 'ringing') {
+      this.checkDevice(call, existing, device);
       this.clearBatchIfDone(call, existing.batch, existing);
-      return this.admit(call, existing, msg.media, 'call.joined');
+      return this.admit(call, existing, msg.media, 'call.joined', device);
     }
     if (existing?.state === 'joined') throw refuse.state(`you are already in call ${call.inviteID}`);
     if (!existing && !(call.groupID !== undefined && this.groups.members(call.groupID)?.has(userID))) {
@@ -227,13 +235,13 @@ export class CallEngine {
     const member: Member = existing ?? { userID, state: 'ringing', media: NO_MEDIA, batch: -1 };
     if (!existing) this.addMember(call, member);
     this.activeCall.set(userID, call);
-    return this.admit(call, member, msg.media, 'call.joined');
+    return this.admit(call, member, msg.media, 'call.joined', device);
   }
 
-  reject(userID: string, msg: ClientMessageOf<'reject'>): void {
-    const { call, member } = this.memberOf(userID, msg.inviteID);
+  reject(userID: string, msg: ClientMessageOf<'reject'>, device?: string): void {
+    const { call, member } = this.memberOf(userID, msg.inviteID, device);
     if (member.state !== 'ringing') throw refuse.state(`cannot reject: you are ${member.state} in call ${call.inviteID}`);
-    this.decline(call, member, msg.busy ? 'busy' : 'rejected');
+    this.decline(call, member, msg.busy ? 'busy' : 'rejected', device);
     this.settle(call, msg.busy ? 'busy' : 'rejected');
   }
 
@@ -241,15 +249,15 @@ export class CallEngine {
    * Hang up in the spec's sense: a ringing invitee declines, a sponsor nobody answered yet
    * cancels, anyone in a connected call leaves it. Returns the call duration if it ended.
    */
-  hangup(userID: string, inviteID: string): { ended: boolean; duration: number } {
-    const { call, member } = this.memberOf(userID, inviteID);
-    this.leave(call, member, 'hangup');
+  hangup(userID: string, inviteID: string, device?: string): { ended: boolean; duration: number } {
+    const { call, member } = this.memberOf(userID, inviteID, device);
+    this.leave(call, member, 'hangup', device);
     return { ended: call.ended, duration: this.durationOf(call) };
   }
 
   /** Forwards SDP/ICE between two active parties of a call. */
-  relay(userID: string, msg: ClientMessageOf<'relay'>): void {
-    const { call, member } = this.memberOf(userID, msg.inviteID);
+  relay(userID: string, msg: ClientMessageOf<'relay'>, device?: string): void {
+    const { call, member } = this.memberOf(userID, msg.inviteID, device);
     const target = call.members.get(msg.to);
     if (!target || msg.to === userID) throw refuse.notParticipant(call.inviteID);
     const activeStates = ['ringing', 'joined'];
@@ -258,26 +266,26 @@ export class CallEngine {
     }
     // Two ringing invitees have no business talking to each other.
     if (member.state !== 'joined' && target.state !== 'joined') throw refuse.state('cannot relay between two ringing invitees');
-    if (!this.delivery.send(msg.to, { t: 'relay', inviteID: call.inviteID, from: userID, payload: msg.payload })) {
+    if (!this.sendTo(target, { t: 'relay', inviteID: call.inviteID, from: userID, payload: msg.payload })) {
       throw new ProtocolError(ErrorCode.PEER_UNAVAILABLE, `${msg.to} is offline`);
     }
   }
 
   /** Records what a party sends and tells the others (USER_AUDIO/VIDEO_AVAILABLE). */
-  media(userID: string, msg: ClientMessageOf<'media'>): void {
-    const { call, member } = this.memberOf(userID, msg.inviteID);
+  media(userID: string, msg: ClientMessageOf<'media'>, device?: string): void {
+    const { call, member } = this.memberOf(userID, msg.inviteID, device);
     if (!call.isActive(userID)) throw refuse.state(`you left call ${call.inviteID}`);
     member.media = { audio: msg.audio, video: msg.video };
     this.events.emit('callUpdated', call);
     const frame: ServerEventFrame = { t: 'media', inviteID: call.inviteID, userID, audio: msg.audio, video: msg.video };
     for (const m of call.members.values()) {
-      if (m.userID !== userID && (m.state === 'joined' || m.state === 'ringing')) this.delivery.send(m.userID, frame);
+      if (m.userID !== userID && (m.state === 'joined' || m.state === 'ringing')) this.sendTo(m, frame);
     }
   }
 
   /** Switches a connected 1:1 call between audio and video; the other party is told. */
-  switchCallType(userID: string, msg: ClientMessageOf<'callType'>): void {
-    const { call, member } = this.memberOf(userID, msg.inviteID);
+  switchCallType(userID: string, msg: ClientMessageOf<'callType'>, device?: string): void {
+    const { call, member } = this.memberOf(userID, msg.inviteID, device);
     if (member.state !== 'joined' || call.connectedAt === undefined) throw refuse.state('the call is not connected');
     if (call.members.size !== 2) throw refuse.state('audio/video switching is for 1:1 calls only');
     const other = [...call.members.values()].find((m) => m.userID !== userID);
@@ -286,14 +294,14 @@ export class CallEngine {
     call.callType = msg.callType;
     this.events.emit('callUpdated', call);
     this.log.info({ event: 'call.type_changed', inviteID: call.inviteID, userID, callType: msg.callType }, 'call type changed');
-    this.delivery.send(other.userID, { t: 'callType', inviteID: call.inviteID, userID, callType: msg.callType });
+    this.sendTo(other, { t: 'callType', inviteID: call.inviteID, userID, callType: msg.callType });
   }
 
-  /** A user came online: invitations still ringing for them are delivered now. */
-  userOnline(userID: string): void {
+  /** A user (or one more device of theirs) came online: an invitation still ringing for them rings there now. */
+  userOnline(userID: string, device?: string): void {
     const call = this.activeCall.get(userID);
     const member = call?.members.get(userID);
-    if (call && member?.state === 'ringing') this.ring(call, member);
+    if (call && member?.state === 'ringing') this.ring(call, member, device);
   }
 
   /**
@@ -301,10 +309,12 @@ export class CallEngine {
    * they were making and nobody answered is cancelled. Invitations ringing for them keep
    * ringing: the user may be back (reload, new tab) before the timeout.
    */
-  userGone(userID: string, reason: GoneReason): void {
+  userGone(userID: string, reason: GoneReason, device?: string): void {
     const call = this.activeCall.get(userID);
     const member = call?.members.get(userID);
     if (!call || !member || member.state !== 'joined') return;
+    // A device the call is not on going away leaves the call alone.
+    if (device !== undefined && member.device !== undefined && member.device !== device) return;
     this.leave(call, member, reason);
   }
 
@@ -376,9 +386,12 @@ export class CallEngine {
   }
 
   /** Makes a member a participant and tells everyone already in. */
-  private admit(call: Call, member: Member, media: MediaState | undefined, event: string): AcceptResult {
+  private admit(call: Call, member: Member, media: MediaState | undefined, event: string, device?: string): AcceptResult {
+    if (device !== undefined) member.device = device;
     this.setState(call, member, 'joined');
     member.media = media ?? NO_MEDIA;
+    // The user's other devices stop ringing.
+    if (device !== undefined) this.delivery.send(member.userID, { t: 'cancelled', inviteID: call.inviteID, sponsor: call.sponsor, reason: 'answered_elsewhere' }, { except: device });
     call.connectedAt ??= this.clock.now();
     this.log.info({ event, inviteID: call.inviteID, userID: member.userID }, 'participant joined');
     this.notifyJoined(call, { t: 'accepted', inviteID: call.inviteID, userID: member.userID, media: member.media }, member.userID);
@@ -411,17 +424,36 @@ export class CallEngine {
     if (outsiders.length > 0) throw new ProtocolError(ErrorCode.NOT_A_GROUP_MEMBER, `not members of group ${groupID}: ${outsiders.join(', ')}`);
   }
 
-  private memberOf(userID: string, inviteID: string): { call: Call; member: Member } {
+  private memberOf(userID: string, inviteID: string, device?: string): { call: Call; member: Member } {
     const call = this.calls.get(inviteID);
     if (!call) throw refuse.notFound(inviteID);
     const member = call.members.get(userID);
     if (!member) throw refuse.notParticipant(inviteID);
+    this.checkDevice(call, member, device);
     return { call, member };
   }
 
-  private ring(call: Call, member: Member): void {
+  /** A call answered (or made) on one device of a user is not touched from their other devices. */
+  private checkDevice(call: Call, member: Member, device: string | undefined): void {
+    if (device !== undefined && member.device !== undefined && member.device !== device && call.isActive(member.userID)) {
+      throw new ProtocolError(ErrorCode.NOT_A_PARTICIPANT, `call ${call.inviteID} is on another of your devices`);
+    }
+  }
+
+  /** To a member: on the device their call is on, or on all their devices while none is chosen. */
+  private sendTo(m: Member, frame: ServerEventFrame): boolean {
+    return this.delivery.send(m.userID, frame, m.device !== undefined ? { only: m.device } : undefined);
+  }
+
+  /** The device a user is in a call on (undefined: not chosen yet, or not a member). */
+  deviceOf(inviteID: string, userID: string): string | undefined {
+    return this.calls.get(inviteID)?.members.get(userID)?.device;
+  }
+
+  private ring(call: Call, member: Member, device?: string): void {
     const elapsed = this.clock.now() - call.batchStart(member.batch);
     const timeout = call.timeoutMs === 0 ? 0 : Math.max(1, Math.ceil((call.timeoutMs - elapsed) / 1000));
+    const target = device !== undefined ? { only: device } : undefined;
     const delivered = this.delivery.send(member.userID, {
       t: 'invited',
       inviteID: call.inviteID,
@@ -437,7 +469,8 @@ export class CallEngine {
       media: call.members.get(call.sponsor)?.media ?? NO_MEDIA,
       joined: call.inState('joined').map((m) => m.userID),
       mediaPath: call.mediaPath,
-    });
+      ...(this.ringAll && { earlyMedia: false as const }),
+    }, target);
     this.log.info({ event: 'call.ringing', inviteID: call.inviteID, userID: member.userID, delivered }, delivered ? 'ringing' : 'invitee offline; will ring on login');
   }
 
@@ -449,7 +482,7 @@ export class CallEngine {
     for (const m of expired) {
       this.setState(call, m, 'no_answer');
       this.activeCall.delete(m.userID);
-      this.delivery.send(m.userID, { t: 'timedOut', inviteID: call.inviteID });
+      this.sendTo(m, { t: 'timedOut', inviteID: call.inviteID });
     }
     const userIDList = expired.map((m) => m.userID);
     this.log.info({ event: 'call.no_answer', inviteID: call.inviteID, userIDList }, 'invitees did not answer');
@@ -464,18 +497,20 @@ export class CallEngine {
     if (t !== undefined) this.clock.clearTimeout(t);
   }
 
-  private decline(call: Call, member: Member, outcome: 'rejected' | 'busy'): void {
+  private decline(call: Call, member: Member, outcome: 'rejected' | 'busy', device?: string): void {
     this.setState(call, member, outcome);
+    // The user's other devices stop ringing.
+    if (device !== undefined) this.delivery.send(member.userID, { t: 'cancelled', inviteID: call.inviteID, sponsor: call.sponsor, reason: 'declined_elsewhere' }, { except: device });
     this.activeCall.delete(member.userID);
     this.clearBatchIfDone(call, member.batch);
     this.log.info({ event: outcome === 'busy' ? 'call.busy' : 'call.rejected', inviteID: call.inviteID, userID: member.userID }, `invitee ${outcome}`);
     this.notifyJoined(call, { t: outcome === 'busy' ? 'busy' : 'rejected', inviteID: call.inviteID, userID: member.userID });
   }
 
-  private leave(call: Call, member: Member, reason: 'hangup' | GoneReason): void {
+  private leave(call: Call, member: Member, reason: 'hangup' | GoneReason, device?: string): void {
     if (call.ended) return;
     if (member.state === 'ringing') {
-      this.decline(call, member, 'rejected');
+      this.decline(call, member, 'rejected', device);
       this.settle(call, 'rejected');
       return;
     }
@@ -517,10 +552,10 @@ export class CallEngine {
     for (const m of call.members.values()) {
       if (m.state === 'ringing') {
         this.setState(call, m, 'cancelled');
-        this.delivery.send(m.userID, { t: 'cancelled', inviteID: call.inviteID, sponsor: call.sponsor });
+        this.sendTo(m, { t: 'cancelled', inviteID: call.inviteID, sponsor: call.sponsor });
       } else if (m.state === 'joined') {
         this.setState(call, m, 'left');
-        this.delivery.send(m.userID, {
+        this.sendTo(m, {
           t: 'ended',
           inviteID: call.inviteID,
           roomID: call.roomID,
@@ -556,13 +591,13 @@ export class CallEngine {
   /** Everyone ringing or joined. */
   private notifyActive(call: Call, frame: ServerEventFrame): void {
     for (const m of call.members.values()) {
-      if (m.state === 'joined' || m.state === 'ringing') this.delivery.send(m.userID, frame);
+      if (m.state === 'joined' || m.state === 'ringing') this.sendTo(m, frame);
     }
   }
 
   private notifyJoined(call: Call, frame: ServerEventFrame, except?: string): void {
     for (const m of call.members.values()) {
-      if (m.state === 'joined' && m.userID !== except) this.delivery.send(m.userID, frame);
+      if (m.state === 'joined' && m.userID !== except) this.sendTo(m, frame);
     }
   }
 }

@@ -15,6 +15,8 @@ export interface Member {
   media: MediaState;
   /** Members invited together share one timeout timer, so NO_RESP lists them together. */
   batch: number;
+  /** The device of the user the call is on (set when they call, accept or join). */
+  device?: string;
 }
 
 /** A call as plain data, to hand over to another node (see cluster/). Timers are derived, not stored. */

@@ -52,6 +52,7 @@ export class CoreRunner {
   /** Connections with messages handled since the last commit: they get an acknowledgement. */
   private readonly toAck = new Set<RemoteConn>();
   private readonly dirtyUsers = new Set<string>();
+  /** Backlog keys to empty, and entries to append, since the last commit. */
   private readonly resetBacklogs = new Set<string>();
   private readonly newBacklog = new Map<string, BacklogEntry[]>();
   private cursor = '0-0';
@@ -82,14 +83,15 @@ export class CoreRunner {
       },
     ) as [Record<string, string>, Record<string, string>, Record<string, string>, string | null];
     for (const [id, json] of Object.entries(groups)) this.groups.put(id, membersOf(JSON.parse(json)));
-    const presences = Object.values(users).map((json) => JSON.parse(json) as PresenceSnapshot);
-    const backlogs = presences.length > 0 ? ((await presences.reduce((p, s) => p.lrange(keys.backlog(s.userID), 0, -1), redis.pipeline()).exec()) ?? []) : [];
+    const presences = Object.values(users).flatMap((json) => JSON.parse(json) as PresenceSnapshot[]);
+    const backlogs = presences.length > 0 ? ((await presences.reduce((p, s) => p.lrange(keys.backlog(s.userID, s.device), 0, -1), redis.pipeline()).exec()) ?? []) : [];
     const { registry, engine, records, router } = this.core;
     registry.restore(
       presences.map((presence, i) => ({ presence, backlog: ((backlogs[i]?.[1] as string[] | undefined) ?? []).map((e) => JSON.parse(e) as BacklogEntry) })),
-      (id, userID) => {
+      (id, userID, device) => {
         const conn = this.connFor(String(id));
         conn.userID = userID;
+        conn.device = device;
         return conn;
       },
       router.graceExpired,
@@ -153,14 +155,16 @@ export class CoreRunner {
         this.dirtyUsers.add(userID);
         this.scheduleCommit();
       },
-      backlogAdded: (userID, entry) => {
-        const list = this.newBacklog.get(userID);
+      backlogAdded: (userID, device, entry) => {
+        const key = this.o.keys.backlog(userID, device);
+        const list = this.newBacklog.get(key);
         if (list) list.push(entry);
-        else this.newBacklog.set(userID, [entry]);
+        else this.newBacklog.set(key, [entry]);
       },
-      backlogReset: (userID) => {
-        this.resetBacklogs.add(userID);
-        this.newBacklog.delete(userID);
+      backlogReset: (userID, device) => {
+        const key = this.o.keys.backlog(userID, device);
+        this.resetBacklogs.add(key);
+        this.newBacklog.delete(key);
       },
     };
   }
@@ -297,17 +301,17 @@ export class CoreRunner {
       }
     }
     this.dirtyCalls.clear();
-    for (const userID of this.resetBacklogs) ops.push(['DEL', keys.backlog(userID)]);
+    for (const key of this.resetBacklogs) ops.push(['DEL', key]);
     this.resetBacklogs.clear();
-    for (const [userID, entries] of this.newBacklog) {
-      const key = keys.backlog(userID);
+    for (const [key, entries] of this.newBacklog) {
       ops.push(['RPUSH', key, ...entries.map((e) => JSON.stringify(e))], ['LTRIM', key, String(-BACKLOG_LIMIT), '-1'], ['PEXPIRE', key, String(BACKLOG_TTL_MS)]);
     }
     this.newBacklog.clear();
     for (const userID of this.dirtyUsers) {
       const p = registry.snapshot(userID);
+      // A dropped device's backlog is left to expire (BACKLOG_TTL_MS).
       if (p) ops.push(['HSET', keys.users, userID, JSON.stringify(p)]);
-      else ops.push(['HDEL', keys.users, userID], ['DEL', keys.backlog(userID)]);
+      else ops.push(['HDEL', keys.users, userID]);
     }
     this.dirtyUsers.clear();
     if (this.cursorDirty) {

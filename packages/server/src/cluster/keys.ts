@@ -11,14 +11,14 @@ export interface ClusterKeys {
   cursor: string;
   /** Calls going on: inviteID → JSON {call, rec} (hash). */
   calls: string;
-  /** Present users: userID → JSON presence (hash). */
+  /** Present users: userID → JSON array of their devices' presences (hash). */
   users: string;
   /** Groups: groupID → JSON member list (hash). */
   groups: string;
   /** Live nodes: node id → last heartbeat in ms (sorted set). */
   nodes: string;
-  /** Frames kept for a user's resume (list). */
-  backlog(userID: string): string;
+  /** Frames kept for the resume of one device of a user (list). */
+  backlog(userID: string, device: string): string;
   /** Frames for the sockets held by a node (pub/sub channel). */
   out(nodeId: string): string;
 }
@@ -32,7 +32,7 @@ export function clusterKeys(prefix: string): ClusterKeys {
     users: `${prefix}users`,
     groups: `${prefix}groups`,
     nodes: `${prefix}nodes`,
-    backlog: (userID) => `${prefix}bl:${userID}`,
+    backlog: (userID, device) => `${prefix}bl:${userID}:${device}`,
     out: (nodeId) => `${prefix}out:${nodeId}`,
   };
 }

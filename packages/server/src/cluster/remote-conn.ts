@@ -34,6 +34,7 @@ export class Outbox {
 /** A connection held by some node of the cluster (maybe this one), as the call core sees it. */
 export class RemoteConn implements Conn {
   userID: string | null = null;
+  device: string | null = null;
   /** Number of the last message of this connection the core handled (see OutboxOp `a`). */
   lastQ = 0;
 

@@ -5,7 +5,7 @@ import type { Clock } from '../clock.js';
 import type { GroupStore } from '../groups/group-store.js';
 import type { ServerMetrics } from '../metrics/metrics.js';
 import { createRecords, type CallRecordStore, type Records } from '../records/index.js';
-import { SessionRegistry } from '../sessions/session-registry.js';
+import { SessionRegistry, type MultiDevice } from '../sessions/session-registry.js';
 import { SfuBridge } from '../sfu/sfu-bridge.js';
 import { SfuRoomManager } from '../sfu/sfu-room-manager.js';
 import { MessageRouter } from '../transport/message-router.js';
@@ -20,6 +20,7 @@ export interface CallCoreOptions {
   janusUrl: string | undefined;
   janusApiSecret: string | undefined;
   reconnectGraceMs: number;
+  multiDevice: MultiDevice;
   iceServers: (userID: string) => IceServerConfig[];
   /** Where call records go; undefined records nothing. */
   recordStore: CallRecordStore | undefined;
@@ -42,7 +43,7 @@ export interface CallCore {
 }
 
 export function createCallCore(o: CallCoreOptions): CallCore {
-  const registry = new SessionRegistry();
+  const registry = new SessionRegistry(o.multiDevice);
   const engine = new CallEngine({
     delivery: o.metrics ? o.metrics.observeDelivery(registry) : registry,
     clock: o.clock,
@@ -52,6 +53,7 @@ export function createCallCore(o: CallCoreOptions): CallCore {
     maxParticipants: o.meshMaxParticipants,
     participantsLimitHint: 'mesh limit OPENCALL_MESH_MAX; configure an SFU for larger calls',
     ...(o.janusUrl !== undefined && { sfuMaxParticipants: o.sfuMaxParticipants }),
+    ringAllDevices: o.multiDevice === 'ring-all',
   });
   const sfu = o.janusUrl
     ? new SfuBridge(

@@ -3,7 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { ErrorCode, type EndReason, type ServerEventFrame } from '@opencall/protocol';
 import type { Call, Member } from '../calls/call.js';
 import type { CallEngine } from '../calls/call-engine.js';
-import type { Delivery } from '../sessions/session-registry.js';
+import type { Delivery, DeviceTarget } from '../sessions/session-registry.js';
 
 /** Live numbers read at scrape time (nothing is counted per message for them). */
 export interface MetricsSources {
@@ -134,8 +134,8 @@ export class ServerMetrics {
    */
   observeDelivery(delivery: Delivery): Delivery {
     return {
-      send: (userID: string, frame: ServerEventFrame) => {
-        const sent = delivery.send(userID, frame);
+      send: (userID: string, frame: ServerEventFrame, target?: DeviceTarget) => {
+        const sent = delivery.send(userID, frame, target);
         const p = this.pendingInvite;
         if (p !== null && frame.t === 'invited' && sent && frame.inviteID === p.inviteID) this.setup.observe((performance.now() - p.start) / 1000);
         return sent;

@@ -11,6 +11,8 @@ export interface Conn {
   readonly id: string | number;
   /** The user proven by the UserSig at login; null before login and after logout or a kick. */
   userID: string | null;
+  /** Which of the user's devices this connection is (set with userID; see SessionRegistry). */
+  device: string | null;
   send(frame: ServerFrame): void;
   reply(rid: number, data?: unknown): void;
   /** Answers a failed request, or sends an unsolicited error frame when there was no rid. */

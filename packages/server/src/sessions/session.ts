@@ -14,6 +14,7 @@ const RATE_PER_SECOND = 200;
  */
 export class Session implements Conn {
   userID: string | null = null;
+  device: string | null = null;
   /** Who this socket proved to be at login (kept by the node holding the socket, see Ingress). */
   signedInAs: string | null = null;
   /** Closed sessions ignore further frames (the socket may still deliver buffered ones). */

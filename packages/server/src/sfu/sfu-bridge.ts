@@ -57,7 +57,7 @@ export class SfuBridge {
     });
     manager.on('feedUnpublished', ({ callId, userID }) => this.live.get(callId)?.delete(userID));
     manager.on('subscriberOffer', ({ callId, userID, offerSdp, streams }) => {
-      this.delivery.send(userID, { t: 'sfuOffer', inviteID: callId, sdp: offerSdp, streams });
+      this.delivery.send(userID, { t: 'sfuOffer', inviteID: callId, sdp: offerSdp, streams }, this.onDevice(callId, userID));
     });
     manager.on('janusDown', ({ reason, callIds }) => this.log.error({ reason, callIds }, 'lost the connection to Janus'));
   }
@@ -97,10 +97,15 @@ export class SfuBridge {
     return this.manager.close();
   }
 
+  /** Offers go to the device the user is in the call on. */
+  private onDevice(callId: string, userID: string): { only: string | undefined } {
+    return { only: this.engine.deviceOf(callId, userID) };
+  }
+
   private async subscribe(callId: string, userID: string, feeds: string[]): Promise<void> {
     try {
       const r = await this.manager.subscribe(callId, userID, feeds);
-      if (r.offerSdp) this.delivery.send(userID, { t: 'sfuOffer', inviteID: callId, sdp: r.offerSdp, streams: r.streams });
+      if (r.offerSdp) this.delivery.send(userID, { t: 'sfuOffer', inviteID: callId, sdp: r.offerSdp, streams: r.streams }, this.onDevice(callId, userID));
     } catch (err) {
       this.log.warn({ err, inviteID: callId, userID, feeds }, 'SFU subscribe failed');
     }

@@ -63,33 +63,35 @@ export class MessageRouter implements CoreLink {
     const userID = session.userID;
     if (userID === null) throw new ProtocolError(ErrorCode.NOT_LOGGED_IN, `log in before sending "${msg.t}"`);
     const { engine } = this.d;
+    // The device this connection is: a call answered on one device is refused on the others.
+    const device = session.device ?? undefined;
     switch (msg.t) {
       case 'logout':
         this.endSession(session, 'logout');
         return session.reply(msg.rid);
       case 'invite':
-        return engine.invite(userID, msg, (r) => session.reply(msg.rid, r));
+        return engine.invite(userID, msg, (r) => session.reply(msg.rid, r), device);
       case 'accept':
-        return session.reply(msg.rid, engine.accept(userID, msg));
+        return session.reply(msg.rid, engine.accept(userID, msg, device));
       case 'reject':
-        engine.reject(userID, msg);
+        engine.reject(userID, msg, device);
         return session.reply(msg.rid);
       case 'hangup':
-        return session.reply(msg.rid, engine.hangup(userID, msg.inviteID));
+        return session.reply(msg.rid, engine.hangup(userID, msg.inviteID, device));
       case 'relay':
-        engine.relay(userID, msg);
+        engine.relay(userID, msg, device);
         if (msg.rid !== undefined) session.reply(msg.rid);
         return;
       case 'media':
-        engine.media(userID, msg);
+        engine.media(userID, msg, device);
         if (msg.rid !== undefined) session.reply(msg.rid);
         return;
       case 'addInvitees':
-        return session.reply(msg.rid, engine.addInvitees(userID, msg));
+        return session.reply(msg.rid, engine.addInvitees(userID, msg, device));
       case 'join':
-        return session.reply(msg.rid, engine.join(userID, msg));
+        return session.reply(msg.rid, engine.join(userID, msg, device));
       case 'callType':
-        engine.switchCallType(userID, msg);
+        engine.switchCallType(userID, msg, device);
         this.d.records?.callTypeChanged(msg.inviteID, userID, msg.callType);
         return session.reply(msg.rid);
       case 'history':
@@ -117,10 +119,10 @@ export class MessageRouter implements CoreLink {
     if (held) log.info({ event: 'session.detached', userID, session: session.id, graceMs: reconnectGraceMs }, 'connection lost; waiting for a reconnect');
   }
 
-  /** A user whose connection dropped did not come back within the grace period. */
-  readonly graceExpired = (userID: string): void => {
-    this.d.log.info({ event: 'session.end', userID, reason: 'disconnected' }, 'session ended (no reconnect in time)');
-    this.d.engine.userGone(userID, 'disconnected');
+  /** A device whose connection dropped did not come back within the grace period. */
+  readonly graceExpired = (userID: string, device: string): void => {
+    this.d.log.info({ event: 'session.end', userID, device, reason: 'disconnected' }, 'session ended (no reconnect in time)');
+    this.d.engine.userGone(userID, 'disconnected', device);
   };
 
   sigExpired(session: Conn): void {
@@ -141,31 +143,34 @@ export class MessageRouter implements CoreLink {
         return;
       }
     }
-    const { token, previous } = registry.bind(session, userID);
-    if (previous) {
-      // One login per user (the spec's behaviour): the older one is told and closed,
-      // and leaves its calls; invitations still ringing move to the new session.
-      const old = previous.conn;
+    const { token, device, previous } = registry.bind(session, userID);
+    for (const p of previous) {
+      // One login per user (the spec's behaviour, OPENCALL_MULTI_DEVICE=kick): the older one is
+      // told and closed, and leaves its calls; invitations still ringing move to the new session.
+      const old = p.conn;
       if (old && old !== session) {
         old.send({ t: 'kicked', reason: 'login_elsewhere' });
         old.userID = null;
+        old.device = null;
         old.close(CloseCode.KICKED, 'logged in elsewhere');
       }
-      engine.userGone(userID, 'kicked');
+      engine.userGone(userID, 'kicked', p.device);
       log.info({ event: 'session.kicked', userID, session: old?.id }, 'older session replaced');
     }
     const result: LoginResult = { userID, serverTime: Date.now(), sigExpiresAt: expiresAt, iceServers: this.d.iceServers(userID), resumeToken: token, resumed: false };
     session.reply(rid, result);
-    log.info({ event: 'session.login', userID, session: session.id }, 'logged in');
-    engine.userOnline(userID);
+    log.info({ event: 'session.login', userID, device, session: session.id }, 'logged in');
+    engine.userOnline(userID, device);
   }
 
   private endSession(session: Conn, reason: GoneReason): void {
     const userID = session.userID;
     if (userID === null) return;
-    if (!this.d.registry.unbind(session)) return;
+    const device = this.d.registry.unbind(session);
+    if (device === undefined) return;
     session.userID = null;
-    this.d.engine.userGone(userID, reason);
+    session.device = null;
+    this.d.engine.userGone(userID, reason, device);
     this.d.log.info({ event: 'session.end', userID, session: session.id, reason }, 'session ended');
   }
 }
