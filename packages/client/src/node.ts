@@ -9,6 +9,7 @@
 import { TRTCCalling as BaseTRTCCalling, type TRTCCallingOptions } from './TRTCCalling.js';
 import type { RtcImplementation } from './rtc/environment.js';
 import { createSyntheticMediaDevices, type SyntheticMediaOptions, type WrtcLike } from './node/synthetic-media.js';
+import { safeWrtcPeerConnection } from './node/wrtc-peer-connection.js';
 import type { WebSocketCtor } from './signal/signal-client.js';
 
 /** Node options: `rtc` may be the whole wrtc module; `syntheticMedia` shapes the fake devices. */
@@ -50,8 +51,14 @@ export class TRTCCalling extends BaseTRTCCalling {
   protected override async resolveRtc(): Promise<RtcImplementation | null> {
     const given = this.nodeOptions.rtc as (RtcImplementation & Partial<WrtcLike>) | undefined;
     const wrtc = (given?.nonstandard ? given : await optionalImport(WRTC_MODULE)) as (WrtcLike & RtcImplementation) | null;
-    const rtc = given ?? wrtc;
-    if (!rtc) return null;
+    const chosen = given ?? wrtc;
+    if (!chosen) return null;
+    // wrtc's description getters race its signaling thread and can segfault the process:
+    // use the subclass that answers them from JavaScript (see node/wrtc-peer-connection.ts).
+    const rtc: RtcImplementation =
+      wrtc !== null && chosen.RTCPeerConnection === wrtc.RTCPeerConnection
+        ? { ...chosen, RTCPeerConnection: safeWrtcPeerConnection(chosen.RTCPeerConnection) }
+        : chosen;
     // wrtc's own mediaDevices yields tracks that never carry a frame: use synthetic devices instead.
     const deadDevices = !rtc.mediaDevices || (wrtc !== null && rtc.mediaDevices === wrtc.mediaDevices);
     if (!deadDevices || !wrtc?.nonstandard) return rtc;
