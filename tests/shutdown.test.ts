@@ -3,73 +3,27 @@
  * and another rings. Everyone hears the end of their call (CALL_END, CALLING_CANCEL), sockets
  * close with 1001, records are closed, and the process exits 0.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { RunningServer } from '@opencall/server';
 import { EVENT, TUICallEvent } from '@opencall/client/node';
-import { eventually, SDK_APP_ID, SECRET, startTestServer, TestClient } from './support/harness.js';
-import { ensureServerBuilt, REPO_ROOT, SERVER_BIN } from './support/server-binary.js';
+import { eventually, startTestServer, TestClient } from './support/harness.js';
+import { ensureServerBuilt, ServerProcess } from './support/server-binary.js';
+import { freePort } from './support/ports.js';
 
-const ROOT = REPO_ROOT;
-const BIN = SERVER_BIN;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** The server binary as a child process, with its pino log lines parsed. */
-async function startBinary(dataDir: string): Promise<{ child: ChildProcess; url: string; logs: Record<string, any>[]; stderr: () => string }> {
+/** The server binary with its records in `dataDir`, on a port chosen up front. */
+async function startBinary(dataDir: string): Promise<ServerProcess> {
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    OPENCALL_PORT: String(port),
-    OPENCALL_HOST: '127.0.0.1',
-    OPENCALL_SDKAPPID: String(SDK_APP_ID),
-    OPENCALL_SECRET: SECRET,
-    OPENCALL_DEV_USERSIG: '0',
-    OPENCALL_DATA_DIR: dataDir,
-    OPENCALL_LOG_LEVEL: 'info',
-  };
-  delete env.OPENCALL_DATABASE_URL;
-  const child = spawn(process.execPath, [BIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: Record<string, any>[] = [];
-  let stderr = '';
-  let buf = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const j = JSON.parse(line);
-          logs.push(j);
-          if (j.event === 'server.listening') resolve(j.url);
-        } catch {
-          /* not a log line */
-        }
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
-    setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 20_000);
-  });
-  expect(url).toBe(`http://127.0.0.1:${port}`);
-  return { child, url, logs, stderr: () => stderr };
+  const server = await ServerProcess.start({ OPENCALL_PORT: String(port), OPENCALL_DATA_DIR: dataDir }, ['OPENCALL_DATABASE_URL']);
+  expect(server.url).toBe(`http://127.0.0.1:${port}`);
+  return server;
 }
 
 describe('graceful shutdown on SIGTERM (real binary)', () => {
@@ -127,7 +81,7 @@ describe('graceful shutdown on SIGTERM (real binary)', () => {
     expect(await rawClosed).toEqual({ code: 1001, reason: 'server shutting down' });
 
     const exit = await exited;
-    expect(exit, server.stderr()).toMatchObject({ code: 0, signal: null });
+    expect(exit, server.stderr).toMatchObject({ code: 0, signal: null });
     expect(exit.at - sentAt).toBeLessThan(10_000);
     const events = server.logs.map((l) => l.event).filter(Boolean);
     expect(events).toContain('server.stopping');

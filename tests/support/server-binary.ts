@@ -44,6 +44,8 @@ export class ServerProcess {
   readonly logs: Record<string, any>[] = [];
   url = '';
   port = 0;
+  /** What it wrote to stderr so far. */
+  stderr = '';
   private constructor(readonly child: ChildProcess) {}
 
   /** Starts with `env` on top of the test defaults; `unset` names variables of this process not to pass on. */
@@ -62,8 +64,7 @@ export class ServerProcess {
     const child = spawn(process.execPath, [SERVER_BIN], { cwd: REPO_ROOT, env: full, stdio: ['ignore', 'pipe', 'pipe'] });
     const s = new ServerProcess(child);
     let buf = '';
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (s.stderr += d.toString()));
     const listening = new Promise<string>((resolve, reject) => {
       child.stdout!.on('data', (d: Buffer) => {
         buf += d.toString();
@@ -80,8 +81,8 @@ export class ServerProcess {
           }
         }
       });
-      child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
-      setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 20_000);
+      child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${s.stderr}`)));
+      setTimeout(() => reject(new Error(`server did not start: ${s.stderr}`)), 20_000);
     });
     s.url = await listening;
     s.port = Number(new URL(s.url).port);

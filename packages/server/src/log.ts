@@ -4,3 +4,14 @@ import { pino, type Logger } from 'pino';
 export function createLogger(level: string): Logger {
   return pino({ level, base: { svc: 'opencall' } });
 }
+
+/** A URL fit for logs and error messages: the password, if any, replaced by ***. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}

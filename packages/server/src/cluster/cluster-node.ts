@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { Redis } from 'ioredis';
+import { redactUrl } from '../log.js';
 import type { CallCore } from '../core/call-core.js';
 import type { GroupAdmin, MemoryGroupStore } from '../groups/group-store.js';
 import type { Session } from '../sessions/session.js';
@@ -54,7 +55,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   } catch (err) {
     redis.disconnect();
     sub.disconnect();
-    throw new Error(`cannot reach Redis at ${redact(o.redisUrl)}: ${(err as Error).message}`);
+    throw new Error(`cannot reach Redis at ${redactUrl(o.redisUrl)}: ${(err as Error).message}`);
   }
   const log = o.log.child({ node: o.nodeId });
   const beatMs = Math.max(100, Math.floor(o.leaseMs / 5));
@@ -148,14 +149,4 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       await Promise.all([redis.quit(), sub.quit()].map((p) => p.catch(() => undefined)));
     },
   };
-}
-
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'redis';
-  }
 }
