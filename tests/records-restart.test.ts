@@ -1,5 +1,5 @@
 /**
- * Records survive a killed server: the real `opencall-server` binary (built dist) with
+ * Records (and groups) survive a killed server: the real `opencall-server` binary (built dist) with
  * OPENCALL_DATA_DIR in a temp dir, calls made by SDK clients, SIGKILL mid-call, a restart on
  * the same data dir, and REST reads showing every record written before the kill, with the
  * calls it interrupted closed as 'server_restart'. A clean stop (SIGTERM) ends calls as hangups.
@@ -18,6 +18,14 @@ import { ensureServerBuilt, ServerProcess } from './support/server-binary.js';
 function startWithData(dataDir: string): Promise<ServerProcess> {
   const env: NodeJS.ProcessEnv = { OPENCALL_DATA_DIR: dataDir };
   return ServerProcess.start(env, ['OPENCALL_DATABASE_URL']);
+}
+
+function admin(base: string, method: string, groupID: string, body?: unknown): Promise<Response> {
+  return fetch(`${base}/v1/admin/groups/${groupID}`, {
+    method,
+    headers: { authorization: `Bearer ${sig('administrator')}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
 }
 
 async function history(base: string, userID: string): Promise<CallRecord[]> {
@@ -76,6 +84,9 @@ describe('records across a killed server (real binary, SQLite in OPENCALL_DATA_D
     expect(before.alice[0]!.answeredAt).not.toBeNull();
     expect(before.carol[0]).toMatchObject({ inviteID: ringing, endedAt: null });
 
+    // A group made through the admin API.
+    expect((await admin(a.url, 'PUT', 'team', { members: ['alice', 'bob', 'carol'] })).status).toBe(200);
+
     const killedAt = Date.now();
     expect(await a.stop('SIGKILL')).toBe('SIGKILL');
 
@@ -109,6 +120,9 @@ describe('records across a killed server (real binary, SQLite in OPENCALL_DATA_D
     ]);
     expect(after.dave).toEqual([g]);
     expect(readdirSync(dir)).toContain('opencall.sqlite');
+    // The group is still there, and a group call in it works.
+    const team = await admin(b.url, 'GET', 'team');
+    expect(await team.json()).toEqual({ groupID: 'team', members: ['alice', 'bob', 'carol'] });
 
     // A clean stop (SIGTERM) ends calls in progress as hangups; the next start finds nothing open.
     const [alice2, bob2] = await Promise.all(['alice', 'bob'].map((u) => login(b, u)));

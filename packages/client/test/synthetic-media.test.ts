@@ -67,10 +67,14 @@ async function connect(tracks: MediaStreamTrack[], stream: MediaStream) {
   const remote: MediaStreamTrack[] = [];
   b.ontrack = (e) => void remote.push(e.track);
   for (const t of tracks) a.addTrack(t, stream);
-  await a.setLocalDescription(await a.createOffer());
-  await b.setRemoteDescription(a.localDescription!);
-  await b.setLocalDescription(await b.createAnswer());
-  await a.setRemoteDescription(b.localDescription!);
+  // The descriptions are passed on as created: reading wrtc's localDescription while ICE
+  // gathers can crash the process (node-webrtc #696; see src/node/wrtc-peer-connection.ts).
+  const offer = await a.createOffer();
+  await a.setLocalDescription(offer);
+  await b.setRemoteDescription(offer);
+  const answer = await b.createAnswer();
+  await b.setLocalDescription(answer);
+  await a.setRemoteDescription(answer);
   await waitFor(() => b.connectionState === 'connected', 15_000, 'connectionState connected');
   return { a, b, remote };
 }

@@ -1,10 +1,12 @@
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Authenticator } from './auth/authenticator.js';
 import { startClusterNode, type ClusterNode } from './cluster/cluster-node.js';
 import { createCallCore, type CallCore } from './core/call-core.js';
 import { systemClock } from './clock.js';
 import { resolveOptions, type ServerOptions } from './config.js';
 import { MemoryGroupStore, memoryGroupAdmin } from './groups/group-store.js';
+import { GROUPS_FILE, SqliteGroupStore } from './groups/sqlite-group-store.js';
 import { registerAdminRoutes } from './http/admin-routes.js';
 import { registerPublicRoutes } from './http/public-routes.js';
 import { createHttpApp } from './http/http-app.js';
@@ -42,8 +44,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // The call core of this node: for its whole life on one node; in a cluster, only while it holds the lease.
   let core: CallCore | undefined;
   const metrics = o.metrics ? new ServerMetrics({ connections: (): number => gateway.connectionCount, users: () => core?.registry.size ?? 0 }) : undefined;
-  const groups = options.groups ?? new MemoryGroupStore();
   const records = await openRecords({ dataDir: o.dataDir, databaseUrl: o.databaseUrl, clock, closeOrphans: !clustered }, log);
+  // Groups: in Redis in a cluster (cluster/), else in a file next to the records (memory without a data dir).
+  const groupFile = !options.groups && !clustered && o.dataDir ? new SqliteGroupStore(join(o.dataDir, GROUPS_FILE)) : undefined;
+  const groups = options.groups ?? groupFile ?? new MemoryGroupStore();
   const buildCore = (groupStore = groups) =>
     createCallCore({
       clock,
@@ -127,6 +131,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await cluster?.close();
         if (!cluster) await core!.close();
         await records.close();
+        groupFile?.close();
         log.info({ event: 'server.closed' }, 'OpenCall stopped');
       })();
       return closing;
