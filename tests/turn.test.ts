@@ -2,9 +2,9 @@ import { createHmac } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFromEnv, type RunningServer } from '@opencall/server';
 import { EVENT } from '@opencall/client/node';
-import { createIceServerProvider } from '../packages/server/src/ice/ice-servers.js';
+import { createIceServerProvider, MIN_TURN_TTL_SECONDS } from '../packages/server/src/ice/ice-servers.js';
 import { startCoturn, type CoturnInstance } from './support/coturn.js';
-import { cleanup, eventually, inbound, sleep, startTestServer, TestClient } from './support/harness.js';
+import { cleanup, connectCall, eventually, inbound, sleep, startTestServer, TestClient } from './support/harness.js';
 
 /** The nominated, succeeded candidate pair of a connection and its two candidates. */
 async function selectedPair(client: TestClient, remote: string): Promise<{ local: any; remote: any } | null> {
@@ -124,4 +124,91 @@ describe('relay-only calls through coturn', () => {
     // coturn saw the credentials and refused them.
     expect(await turn!.readLog()).toMatch(/check_stun_auth: Cannot find credentials of user <\d+:(alice|bob)>/);
   });
+});
+
+/** Inbound totals of a client's media from `peer` over the next `ms`: did audio (and video) keep coming? */
+async function flowing(me: TestClient, peer: string, ms: number, video: boolean): Promise<boolean> {
+  const a = await inbound(me, peer);
+  await sleep(ms);
+  const b = await inbound(me, peer);
+  return b.audioBytes > a.audioBytes && (!video || (b.videoBytes > a.videoBytes && b.framesDecoded >= a.framesDecoded + 5));
+}
+
+/** Expiry (unix seconds) in the TURN username a client is using now (SDK internals). */
+function turnExpiry(c: TestClient): number {
+  const servers = (c.sdk as any).controller.d.iceServers as { username?: string }[];
+  return Number(servers.find((s) => s.username)!.username!.split(':')[0]);
+}
+
+describe('TURN credentials refreshed while logged in', () => {
+  let turn: CoturnInstance | undefined;
+  let server: RunningServer | undefined;
+  let clients: TestClient[] = [];
+  afterEach(async () => {
+    await cleanup(server, clients);
+    await turn?.stop();
+    server = turn = undefined;
+    clients = [];
+  });
+
+  // About 100 s: credentials can live no less than MIN_TURN_TTL_SECONDS (60 s), and the call
+  // must outlast them. alice and bob take the server's refreshes; carol and dave, the control,
+  // ignore them (their SDK drops the push) and keep the credentials they got at login.
+  it('an ICE restart after the first credentials expired gets a relay with the pushed ones, and none without them', async () => {
+    turn = await startCoturn();
+    server = await startTestServer({ iceServers: [{ urls: turn.url }], turnSecret: turn.secret, turnTtl: MIN_TURN_TTL_SECONDS });
+    const [alice, bob, carol, dave] = ['alice', 'bob', 'carol', 'dave'].map((id) => new TestClient(id, server!, { iceTransportPolicy: 'relay' })) as [TestClient, TestClient, TestClient, TestClient];
+    clients = [alice, bob, carol, dave];
+    const pushes = new Map<string, { iceServers: { username?: string }[]; expiresAt?: number }[]>();
+    for (const c of clients) {
+      await c.login();
+      pushes.set(c.userID, []);
+      (c.sdk as any).signal.on('frame', (f: any) => f.t === 'iceServers' && pushes.get(c.userID)!.push(f));
+    }
+    for (const c of [carol, dave]) (c.sdk as any).controller.setIceServers = () => {};
+    const loginExpiry = Math.max(...clients.map(turnExpiry));
+
+    await connectCall(alice, bob, 2);
+    await connectCall(carol, dave, 1);
+    for (const [me, peer] of [[alice, 'bob'], [bob, 'alice'], [carol, 'dave'], [dave, 'carol']] as const) {
+      expect((await selectedPair(me, peer))?.local?.candidateType, `${me.userID} sends through a relay`).toBe('relay');
+    }
+
+    // The server pushes new credentials at 3/4 of their lifetime (45 s), each later than the last.
+    await eventually(() => clients.every((c) => pushes.get(c.userID)!.length > 0), 'a push to every client', 60_000, 500);
+    for (const c of clients) {
+      const f = pushes.get(c.userID)![0]!;
+      expect(f.expiresAt, `${c.userID}: pushed expiry`).toBeGreaterThan(loginExpiry * 1000);
+      expect(f.iceServers[0]!.username).toBe(`${f.expiresAt! / 1000}:${c.userID}`);
+    }
+    expect(turnExpiry(alice)).toBeGreaterThan(loginExpiry);
+    expect(turnExpiry(carol)).toBeLessThanOrEqual(loginExpiry);
+
+    // Past the login credentials' expiry (coturn compares whole seconds): the relays in use go on,
+    // for both pairs: coturn checks the timestamp only when it looks the user up, not on every
+    // request of an allocation it already authenticated.
+    await sleep(Math.max(0, (loginExpiry + 2) * 1000 - Date.now()));
+    expect(await flowing(bob, 'alice', 1500, true), 'alice → bob after the login credentials expired').toBe(true);
+    expect(await flowing(dave, 'carol', 1500, false), 'carol → dave after the login credentials expired').toBe(true);
+
+    // The TURN server restarts in place: every allocation is gone, the paths fail, and alice and
+    // carol (the impolite sides) restart ICE, which needs new allocations, so valid credentials.
+    const { port, secret } = turn;
+    await turn.stop();
+    turn = await startCoturn({ port, secret, extraConfig: ['verbose'] });
+
+    await eventually(async () => (await flowing(alice, 'bob', 1000, true)) && (await flowing(bob, 'alice', 1000, true)), 'alice ↔ bob media back over new relays', 45_000, 500);
+    expect((await selectedPair(alice, 'bob'))?.local?.candidateType).toBe('relay');
+    expect((c => c.controller.current.media.links.get('bob').iceRestarts)(alice.sdk as any)).toBeGreaterThanOrEqual(1);
+    expect(await flowing(dave, 'carol', 3000, false), 'carol → dave: no relay with expired credentials').toBe(false);
+    expect(await flowing(carol, 'dave', 1000, false), 'dave → carol: no relay with expired credentials').toBe(false);
+    const log = await turn.readLog();
+    // coturn refused the control pair's stale credentials, allocated nothing for them, and gave
+    // alice's new relays to her pushed ones. (Her old relays, made with the login credentials, are
+    // refused too when they try to re-authenticate to the restarted server: libwebrtc keeps a
+    // relay's credentials for its life; new ones only go to relays gathered later.)
+    expect(log).toMatch(new RegExp(`Cannot find credentials of user <${loginExpiry}:(carol|dave)>`));
+    expect(log).not.toMatch(new RegExp(`new, realm=<[^>]*>, username=<${loginExpiry}:`));
+    expect(log).toMatch(new RegExp(`username=<(${pushes.get('alice')!.map((f) => f.expiresAt! / 1000).join('|')}):alice>`));
+  }, 180_000);
 });

@@ -45,6 +45,8 @@ export interface StartCoturnOptions {
   omitConfig?: string[];
   /** Max wait for the first STUN answer. Default 10 s. */
   startTimeoutMs?: number;
+  /** Listen on this port (e.g. to restart a stopped instance in its place, dropping every allocation). Default: a free one. */
+  port?: number;
 }
 
 const TURNSERVER_BIN = process.env.TURNSERVER_BIN ?? '/usr/bin/turnserver';
@@ -89,13 +91,13 @@ export async function startCoturn(options: StartCoturnOptions = {}): Promise<Cot
   const configFile = join(dir, 'turnserver.conf');
   let attempt = 0;
   for (;;) {
-    const port = await freeUdpTcpPort();
+    const port = options.port ?? (await freeUdpTcpPort());
     await writeFile(configFile, coturnConfig({ port, secret, realm, dir, ...(options.extraConfig && { extra: options.extraConfig }), ...(options.omitConfig && { omit: options.omitConfig }) }));
     try {
       return await launch({ port, secret, realm, dir, logFile, configFile, startTimeoutMs: options.startTimeoutMs ?? 10_000 });
     } catch (err) {
       // Someone may have taken the port between probing and coturn binding it: try another.
-      if (++attempt >= 3) {
+      if (++attempt >= 3 || options.port !== undefined) {
         await rm(dir, { recursive: true, force: true });
         throw err;
       }

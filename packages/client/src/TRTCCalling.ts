@@ -524,6 +524,8 @@ export class TRTCCalling {
       }
       if (f.t === 'kicked') return this.onSessionLost('kicked');
       if (f.t === 'sigExpired') return this.onSessionLost('sigExpired');
+      // Our TURN credentials are about to expire: take the new ones (ICE restarts need them).
+      if (f.t === 'iceServers') return this.controller?.setIceServers(f.iceServers as RTCIceServer[]);
       this.controller?.onFrame(f);
     });
     signal.on('error', (err) => this.emitError(err));
@@ -579,6 +581,8 @@ export class TRTCCalling {
     if (result.resumed && this.controller) {
       this.signal = next;
       this.controller.setSignal(next);
+      // The answer carries fresh TURN credentials; the ones we had may have expired while away.
+      this.controller.setIceServers(result.iceServers as RTCIceServer[]);
       this.wire(next);
     } else {
       // A new session: whatever call we were in is over for the others already.

@@ -106,6 +106,17 @@ export interface MediaFrame { t: 'media'; inviteID: string; userID: string; audi
 export interface KickedFrame { t: 'kicked'; reason: 'login_elsewhere' }
 /** The UserSig expired while online; this connection is closed right after. */
 export interface SigExpiredFrame { t: 'sigExpired' }
+/**
+ * Fresh ICE servers for this connection (new TURN credentials), pushed before the ones in hand
+ * expire, for as long as the connection stays logged in: use them for every later connection
+ * and hand them to the live ones (RTCPeerConnection.setConfiguration). Not sequenced.
+ */
+export interface IceServersFrame {
+  t: 'iceServers';
+  iceServers: IceServerConfig[];
+  /** When the TURN credentials in it expire, ms since epoch (server clock). */
+  expiresAt?: number;
+}
 /** The invitee list of a (group) call changed. */
 export interface InviteeListFrame { t: 'inviteeList'; inviteID: string; userIDList: string[] }
 
@@ -192,6 +203,7 @@ export type ServerEventFrame =
   | MediaFrame
   | KickedFrame
   | SigExpiredFrame
+  | IceServersFrame
   | InviteeListFrame
   | CallTypeFrame
   | SfuOfferFrame;

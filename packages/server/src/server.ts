@@ -78,10 +78,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       onCore: (c) => (core = c),
       sessionById: (id) => gateway.session(id),
     });
-    gateway = new WsGateway(new Ingress(auth, cluster.link, log), log);
+    gateway = new WsGateway(new Ingress(auth, cluster.link, log, iceServers), log);
   } else {
     core = buildCore();
-    gateway = new WsGateway(new Ingress(auth, core.router, log), log);
+    gateway = new WsGateway(new Ingress(auth, core.router, log, iceServers), log);
   }
   if (metrics) gateway.onRefused = (code) => metrics.refused(code);
   const users = () => core?.registry.size ?? 0;

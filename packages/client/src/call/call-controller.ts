@@ -92,6 +92,12 @@ export class CallController {
     d.local.onSendTrackChanged = (kind, track) => void this.current?.media.updateSendTrack(kind, track);
   }
 
+  /** Fresh ICE servers from the server (new TURN credentials): later connections and the live ones use them. */
+  setIceServers(iceServers: RTCIceServer[]): void {
+    this.d.iceServers = iceServers;
+    this.current?.media.setIceServers(iceServers);
+  }
+
   /** After a reconnect the session continues on a new connection. */
   setSignal(signal: SignalClient): void {
     this.d.signal = signal;

@@ -33,5 +33,20 @@ export interface CallMedia extends EventEmitter<CallMediaEvents> {
   ensureKind(kind: TrackKind): void;
   /** This user left the call. */
   remove(userID: string): void;
+  /** New ICE servers (fresh TURN credentials): for connections made from now on and the live ones. */
+  setIceServers(iceServers: RTCIceServer[]): void;
   close(): void;
+}
+
+/**
+ * Gives a live connection new ICE servers. Its TURN allocations keep working, but anything that
+ * authenticates to the TURN server afresh (an ICE restart gathering new relays) needs credentials
+ * that have not expired, and the ones it was created with may have.
+ */
+export function updateIceServers(pc: RTCPeerConnection | null, iceServers: RTCIceServer[]): void {
+  try {
+    pc?.setConfiguration({ ...pc.getConfiguration(), iceServers });
+  } catch {
+    /* closed meanwhile: nothing left to update */
+  }
 }

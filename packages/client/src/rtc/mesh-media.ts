@@ -4,7 +4,7 @@ import type { RtcImplementation } from './environment.js';
 import type { LocalMedia, TrackKind } from './local-media.js';
 import { PeerLink } from './peer-link.js';
 
-import type { CallMedia, CallMediaEvents } from './call-media.js';
+import { updateIceServers, type CallMedia, type CallMediaEvents } from './call-media.js';
 
 export interface MeshMediaOptions {
   rtc: RtcImplementation;
@@ -82,6 +82,11 @@ export class MeshMedia extends EventEmitter<CallMediaEvents> implements CallMedi
   remove(userID: string): void {
     this.links.get(userID)?.close();
     this.links.delete(userID);
+  }
+
+  setIceServers(iceServers: RTCIceServer[]): void {
+    this.o.iceServers = iceServers;
+    for (const l of this.links.values()) updateIceServers(l.pc, iceServers);
   }
 
   close(): void {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import type { SfuStreamInfo } from '@opencall/protocol/lite';
 import type { RtcImplementation } from './environment.js';
 import type { LocalMedia, TrackKind } from './local-media.js';
-import type { CallMedia, CallMediaEvents } from './call-media.js';
+import { updateIceServers, type CallMedia, type CallMediaEvents } from './call-media.js';
 import type { Request } from '../signal/signal-client.js';
 
 export interface SfuMediaOptions {
@@ -105,6 +105,11 @@ export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia
   remove(userID: string): void {
     this.userStreams.delete(userID);
     this.announced.delete(userID);
+  }
+
+  setIceServers(iceServers: RTCIceServer[]): void {
+    this.o.iceServers = iceServers;
+    for (const pc of [this.pub, this.sub]) updateIceServers(pc, iceServers);
   }
 
   close(): void {

@@ -72,22 +72,36 @@ export function turnCredentials(secret: string, userID: string, expiresAtSeconds
   return { username, credential };
 }
 
+/** What clients are handed: the ICE servers for a user, made afresh on every call. */
+export interface IceServerProvider {
+  (userID: string): IceServerConfig[];
+  /** The same, with when the TURN credentials in it expire (ms since epoch); undefined when nothing in it expires. */
+  issue(userID: string): { iceServers: IceServerConfig[]; expiresAt: number | undefined };
+  /** Lifetime of the TURN credentials it makes, in seconds; undefined when it makes none (nothing to refresh). */
+  readonly turnTtl: number | undefined;
+}
+
 /**
- * The ICE servers a user gets at login. With a TURN secret, every `turn:`/`turns:` entry that
- * has no credentials of its own gets fresh ones for this user, valid `turnTtl` seconds;
- * STUN entries and entries with explicit credentials are handed out as configured.
+ * The ICE servers a user gets at login (and again before their TURN credentials expire, see
+ * Ingress). With a TURN secret, every `turn:`/`turns:` entry that has no credentials of its own
+ * gets fresh ones for this user, valid `turnTtl` seconds; STUN entries and entries with explicit
+ * credentials are handed out as configured.
  * Throws when the configuration cannot work (see {@link checkIceConfig}).
  */
-export function createIceServerProvider(o: IceOptions): (userID: string) => IceServerConfig[] {
+export function createIceServerProvider(o: IceOptions): IceServerProvider {
   const { errors } = checkIceConfig(o);
   if (errors.length > 0) throw new Error(`invalid ICE server configuration:\n  ${errors.join('\n  ')}`);
   const servers = o.iceServers.map((s) => ({ ...s }));
   const secret = o.turnSecret;
-  if (!secret || !servers.some((s) => isTurnServer(s) && s.username === undefined)) return () => servers;
+  if (!secret || !servers.some((s) => isTurnServer(s) && s.username === undefined)) {
+    return Object.assign(() => servers, { issue: () => ({ iceServers: servers, expiresAt: undefined }), turnTtl: undefined });
+  }
   const ttl = o.turnTtl ?? DEFAULT_TURN_TTL_SECONDS;
   const now = o.now ?? Date.now;
-  return (userID) => {
-    const creds = turnCredentials(secret, userID, Math.floor(now() / 1000) + ttl);
-    return servers.map((s) => (isTurnServer(s) && s.username === undefined ? { ...s, ...creds } : s));
+  const issue = (userID: string) => {
+    const expiresAtSeconds = Math.floor(now() / 1000) + ttl;
+    const creds = turnCredentials(secret, userID, expiresAtSeconds);
+    return { iceServers: servers.map((s) => (isTurnServer(s) && s.username === undefined ? { ...s, ...creds } : s)), expiresAt: expiresAtSeconds * 1000 };
   };
+  return Object.assign((userID: string) => issue(userID).iceServers, { issue, turnTtl: ttl });
 }
