@@ -164,6 +164,30 @@ describe('several nodes on Redis (three server processes, real redis-server)', (
     await erin.waitFor(EVENT.CALL_END);
   });
 
+  it('a node that stalls past the node timeout is given up; when it wakes, its users reconnect and resume, and the call goes on', async () => {
+    await startCluster();
+    const core = (await leader())!;
+    const [stalled, other] = nodes.filter((n) => n !== core) as [ServerProcess, ServerProcess];
+    const alice = await clientOn(stalled, 'alice');
+    const bob = await clientOn(other, 'bob');
+    await connectCall(alice, bob);
+
+    stalled.child.kill('SIGSTOP');
+    // The core sees the node's heartbeat stop and gives its connections the reconnect grace period.
+    await eventually(async () => (await probe.zscore(`${prefix}nodes`, 'node' + (nodes.indexOf(stalled) + 1))) === null, 'the stalled node dropped from the cluster', 10_000);
+    await bob.sdk.setMicMute(true); // buffered for alice meanwhile
+    stalled.child.kill('SIGCONT');
+    // alice's next message reaches a core that gave her connection up: it is closed, and she resumes elsewhere.
+    await alice.sdk.setMicMute(true);
+    await alice.waitFor('onConnectionStateChanged', (e) => e.state === 'connected', 20_000);
+    expect(alice.events.find((e) => e.event === 'onConnectionStateChanged' && e.payload.state === 'connected')?.payload.resumed).toBe(true);
+    await alice.waitFor(EVENT.USER_AUDIO_AVAILABLE, (p) => p.userID === 'bob' && p.isAudioAvailable === false);
+    await mediaGrows(alice, bob, 'media after the stall');
+    expect(alice.count(EVENT.CALL_END) + bob.count(EVENT.CALL_END)).toBe(0);
+    await alice.sdk.hangup();
+    await bob.waitFor(EVENT.CALL_END);
+  });
+
   it('a node stopped with SIGTERM hands over: its users resume on the others and the call goes on', async () => {
     await startCluster();
     const stopping = (await leader())!;

@@ -69,7 +69,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   let closed = false;
   let tick: Promise<void> = Promise.resolve();
 
-  const beat = () => redis.zadd(keys.nodes, Date.now(), o.nodeId).catch(() => undefined);
+  const beat = () => redis.ocBeat(keys.nodes, o.nodeId).catch(() => undefined);
   await beat();
 
   /** Heartbeat, and the lease: renew it if held, else try to take it. */

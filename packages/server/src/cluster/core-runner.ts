@@ -10,6 +10,8 @@ import type { ClusterKeys, InboxEntry } from './keys.js';
 import { Outbox, RemoteConn } from './remote-conn.js';
 import type { ClusterRedis } from './scripts.js';
 
+/** Close code for a connection whose session the core gave up (a WebSocket "try again later"). */
+const CLOSE_SESSION_LOST = 1013;
 /** Inbox entries read per round trip. */
 const READ_COUNT = 512;
 /** How long an idle read waits in Redis for new entries (ms). */
@@ -213,6 +215,15 @@ export class CoreRunner {
     const key = RemoteConn.key(e.n, e.c);
     const { router } = this.core;
     if (e.k === 'm') {
+      if (e.s === 1 && !this.conns.has(key)) {
+        // The node thinks this connection is logged in, but its session is not here: it was
+        // given up (its node stopped beating for a while). Close it: the client reconnects
+        // and resumes or logs in afresh, instead of being told it is not logged in.
+        const lost = this.connFor(key);
+        lost.close(CLOSE_SESSION_LOST, 'session lost; reconnect');
+        this.conns.delete(key);
+        return;
+      }
       const conn = this.connFor(key);
       // The node holds back its own refusals of frames sent after message q-1 until it knows
       // every answer to messages up to q-1 is out: tell it before answering q.
@@ -244,7 +255,7 @@ export class CoreRunner {
   private sweepDeadNodes(): void {
     const { redis, keys, nodeTimeoutMs } = this.o;
     redis
-      .zrangebyscore(keys.nodes, 0, Date.now() - nodeTimeoutMs)
+      .ocStale(keys.nodes, nodeTimeoutMs)
       .then((dead) => {
         if (!this.active || dead.length === 0) return;
         const gone = new Set(dead);

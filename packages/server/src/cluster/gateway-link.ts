@@ -22,7 +22,8 @@ export class GatewayLink implements CoreLink {
   handle(conn: Conn, msg: CoreMessage): void {
     const session = conn as Session;
     const q = session.markForwarded();
-    this.push({ k: 'm', n: this.nodeId, c: session.id, q, m: msg }, () => session.acknowledge(q));
+    const loggedIn = session.signedInAs !== null && msg.t !== 'login';
+    this.push({ k: 'm', n: this.nodeId, c: session.id, q, ...(loggedIn && { s: 1 as const }), m: msg }, () => session.acknowledge(q));
   }
 
   disconnected(conn: Conn): void {

@@ -39,8 +39,11 @@ export function clusterKeys(prefix: string): ClusterKeys {
 
 /** What a node puts in the inbox (field `e` of a stream entry, JSON). */
 export type InboxEntry =
-  /** A validated message from a connection (`c`) of node `n`; `q` numbers the messages of that connection. */
-  | { k: 'm'; n: string; c: number; q: number; m: unknown }
+  /**
+   * A validated message from a connection (`c`) of node `n`; `q` numbers the messages of that
+   * connection; `s` 1 when the node believes the connection is logged in.
+   */
+  | { k: 'm'; n: string; c: number; q: number; s?: 1; m: unknown }
   /** The connection closed. */
   | { k: 'd'; n: string; c: number }
   /** The connection's UserSig ran out. */

@@ -27,6 +27,19 @@ local ops = cjson.decode(ARGV[2])
 for i = 1, #ops do redis.call(unpack(ops[i])) end
 return 1`,
   },
+  /** KEYS: nodes. ARGV: node id. A heartbeat stamped with Redis's clock, so nodes' clocks need not agree. */
+  ocBeat: {
+    numberOfKeys: 1,
+    lua: `local t = redis.call('TIME')
+return redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])`,
+  },
+  /** KEYS: nodes. ARGV: timeout ms. Nodes whose last heartbeat (Redis's clock) is older than that. */
+  ocStale: {
+    numberOfKeys: 1,
+    lua: `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], 0, now - tonumber(ARGV[1]))`,
+  },
   /** KEYS: groups, inbox. ARGV: groupID, members JSON. Creates or replaces a group. */
   ocGroupPut: {
     numberOfKeys: 2,
@@ -63,6 +76,8 @@ export interface ClusterRedis extends Redis {
   ocRenew(leader: string, nodeId: string, leaseMs: number): Promise<number>;
   ocRelease(leader: string, nodeId: string): Promise<number>;
   ocCommit(leader: string, nodeId: string, opsJson: string): Promise<number>;
+  ocBeat(nodes: string, nodeId: string): Promise<number>;
+  ocStale(nodes: string, timeoutMs: number): Promise<string[]>;
   ocGroupPut(groups: string, inbox: string, groupID: string, membersJson: string): Promise<string>;
   ocGroupUpdate(groups: string, inbox: string, groupID: string, addJson: string, removeJson: string): Promise<string | null>;
   ocGroupDelete(groups: string, inbox: string, groupID: string): Promise<number>;
