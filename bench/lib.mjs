@@ -134,15 +134,15 @@ export function distStamp() {
  *  - 'opencall': `node packages/server/dist/bin.js`, configured by environment as in production
  *    (call records in SQLite in a temporary data directory, the default; log level warn);
  *  - 'bare': bench/signaling/bare-relay.mjs, a plain `ws` relay of the same message pattern.
- * `nodeArgs` go before the script (e.g. --cpu-prof). Returns { pid, url, wsUrl, stop() }.
+ * `nodeArgs` go before the script (e.g. --cpu-prof); `script` runs another build of OpenCall's bin.js. Returns { pid, url, wsUrl, stop() }.
  */
-export async function startServerProcess(kind, { nodeArgs = [], env = {}, dataDir } = {}) {
+export async function startServerProcess(kind, { nodeArgs = [], env = {}, dataDir, script: scriptOverride } = {}) {
   const port = await freePort();
   let tmp;
   let script;
   let childEnv;
   if (kind === 'opencall') {
-    script = root('packages/server/dist/bin.js');
+    script = scriptOverride ?? root('packages/server/dist/bin.js');
     if (dataDir === undefined) tmp = dataDir = mkdtempSync(join(os.tmpdir(), 'opencall-bench-'));
     childEnv = {
       ...process.env,

@@ -1,5 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { CallRecord } from '@opencall/protocol';
@@ -17,6 +19,7 @@ import {
   switchesOf,
   toRecords,
   writeStatement,
+  WRITE_SQL,
   type CallDbRow,
   type MemberDbRow,
   type SwitchDbRow,
@@ -29,12 +32,21 @@ export const SQLITE_FILE = 'opencall.sqlite';
 /**
  * Call records in SQLite (better-sqlite3, synchronous). Writes queue up during an engine step
  * and are committed together in one transaction right after the current pass of the event loop
- * (setImmediate), so a burst of steps costs one commit; reads commit what is queued first.
+ * (setImmediate), so a burst of steps costs one commit.
+ *
+ * With a database file, the commits run on a writer thread (worker_threads) that owns its own
+ * connection: the signaling thread only posts each pass's writes to it, in order, as flat
+ * arrays (statement number, parameters). Reads (history, get, closeOrphans) stay synchronous on
+ * the signaling thread's connection and first wait until the writer has committed every batch
+ * posted before them (a shared counter, Atomics.wait), so a read sees every write made before
+ * it. If the writer thread cannot start or dies, the batches it had not confirmed are committed
+ * on the signaling thread, which then goes on writing itself. `:memory:` (one connection only)
+ * commits on the signaling thread.
  *
  * Durability: WAL journal with synchronous=NORMAL. A commit is in the WAL file (the OS page
  * cache) before the transaction returns, so a killed or crashed *process* loses nothing
- * committed; only an OS crash or power cut can lose the last commits (FULL would fsync every
- * commit, on the event loop, since better-sqlite3 is synchronous). See docs/records.md.
+ * committed (only the writes of the last moments, not yet committed, as before); only an OS
+ * crash or power cut can lose the last commits (FULL would fsync every commit). See docs/records.md.
  */
 export class SqliteCallRecordStore implements CallRecordStore {
   readonly backend = 'sqlite' as const;
@@ -43,13 +55,18 @@ export class SqliteCallRecordStore implements CallRecordStore {
   private scheduled = false;
   private closed = false;
   private readonly stmts = new Map<string, Database.Statement>();
-  /** Time spent committing, for measurements (ms, and number of commits). */
+  /** Time the signaling thread spent committing (or posting to the writer): ms, batches, writes. */
   readonly cost = { commits: 0, writes: 0, ms: 0 };
+  private writer: SqliteWriter | undefined;
 
-  /** `file` ':memory:' keeps the records in memory (gone when the process ends). */
+  /**
+   * `file` ':memory:' keeps the records in memory (gone when the process ends). `writerThread`
+   * (default: true for a file) commits on a writer thread instead of the signaling thread.
+   */
   constructor(
     readonly file: string,
     private readonly log: Logger,
+    { writerThread = file !== ':memory:' }: { writerThread?: boolean } = {},
   ) {
     if (file !== ':memory:') {
       mkdirSync(dirname(file), { recursive: true });
@@ -67,6 +84,14 @@ export class SqliteCallRecordStore implements CallRecordStore {
       if (file !== ':memory:') rmSync(`${file}.pid`, { force: true });
       throw err;
     }
+    if (writerThread && file !== ':memory:') this.writer = new SqliteWriter(file, log, (batches) => this.writerGone(batches));
+  }
+
+  /** The writer thread failed: commit what it had not confirmed here, and go on writing here. */
+  private writerGone(unconfirmed: RecordWrite[][]): void {
+    this.writer = undefined;
+    if (!this.db.open) return;
+    for (const batch of unconfirmed) this.commitBatch(batch);
   }
 
   private migrate(): void {
@@ -99,17 +124,41 @@ export class SqliteCallRecordStore implements CallRecordStore {
       this.scheduled = true;
       // setImmediate, not a microtask: every frame read in one pass of the event loop lands in
       // one commit (under load that is many calls' steps), still well under a millisecond later.
-      setImmediate(() => this.commitQueued());
+      // To the writer thread, every WRITER_POST_MS: each post costs the signaling thread a
+      // message and a wake-up of the writer, and under load a pass holds only a few steps.
+      if (this.writer) setTimeout(this.commitQueuedLater, WRITER_POST_MS);
+      else setImmediate(this.commitQueuedLater);
     }
   }
 
-  /** Commits every queued write in one transaction (one by one if the batch fails). */
+  private readonly commitQueuedLater = (): void => this.commitQueued();
+
+  /** Commits every queued write in one transaction (one by one if the batch fails), or posts them to the writer thread. */
   private commitQueued(): void {
     this.scheduled = false;
     if (this.queue.length === 0 || !this.db.open) return;
     const batch = this.queue;
     this.queue = [];
     const t0 = performance.now();
+    if (this.writer?.post(batch)) {
+      this.cost.ms += performance.now() - t0;
+      this.cost.commits++;
+      this.cost.writes += batch.length;
+      return;
+    }
+    this.commitBatch(batch);
+    this.cost.ms += performance.now() - t0;
+    this.cost.commits++;
+    this.cost.writes += batch.length;
+  }
+
+  /** Before a read: every write made so far is committed (here, or by the writer thread). */
+  private sync(): void {
+    this.commitQueued();
+    this.writer?.waitCommitted();
+  }
+
+  private commitBatch(batch: RecordWrite[]): void {
     try {
       this.db.transaction(() => {
         for (const w of batch) this.run(w);
@@ -124,9 +173,6 @@ export class SqliteCallRecordStore implements CallRecordStore {
         }
       }
     }
-    this.cost.ms += performance.now() - t0;
-    this.cost.commits++;
-    this.cost.writes += batch.length;
   }
 
   private run(w: RecordWrite): void {
@@ -135,11 +181,11 @@ export class SqliteCallRecordStore implements CallRecordStore {
   }
 
   async flush(): Promise<void> {
-    this.commitQueued();
+    this.sync();
   }
 
   async closeOrphans(at: number, keep?: ReadonlySet<string>): Promise<string[]> {
-    this.commitQueued();
+    this.sync();
     const open = (this.db.prepare(ORPHAN_SQL.open).all() as { invite_id: string; answered_at: number | null }[]).filter((c) => !keep?.has(c.invite_id));
     this.db.transaction(() => {
       for (const c of open) {
@@ -152,7 +198,7 @@ export class SqliteCallRecordStore implements CallRecordStore {
   }
 
   history(userID: string, limit: number, before?: HistoryPosition): { records: CallRecord[]; more: boolean } {
-    this.commitQueued();
+    this.sync();
     const rows = (
       before
         ? this.stmt(HISTORY_SQL.after).all(userID, before.createdAt, before.createdAt, before.inviteID, limit + 1)
@@ -163,7 +209,7 @@ export class SqliteCallRecordStore implements CallRecordStore {
   }
 
   get(inviteID: string): CallRecord | null {
-    this.commitQueued();
+    this.sync();
     const rows = this.stmt(HISTORY_SQL.one).all(inviteID) as CallDbRow[];
     return this.complete(rows)[0] ?? null;
   }
@@ -184,6 +230,10 @@ export class SqliteCallRecordStore implements CallRecordStore {
     if (this.closed) return;
     this.commitQueued();
     this.closed = true;
+    // The writer commits what it was sent, then closes its connection.
+    const left = (await this.writer?.close()) ?? [];
+    this.writer = undefined;
+    for (const batch of left) this.commitBatch(batch);
     if (this.file !== ':memory:') {
       // Fold the WAL back into the database file, so a copy of opencall.sqlite alone is complete.
       try {
@@ -221,5 +271,213 @@ function alive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The write statements, numbered for the writer thread (a write travels as its number and parameters). */
+const WRITE_STATEMENTS: string[] = Object.values(WRITE_SQL);
+const WRITE_INDEX = new Map(WRITE_STATEMENTS.map((sql, i) => [sql, i]));
+const WRITE_PARAMS = WRITE_STATEMENTS.map((sql) => sql.split('?').length - 1);
+/** Writes for the writer thread are posted this often (ms): a process killed loses at most about this much. */
+const WRITER_POST_MS = 2;
+/** How long a read waits for the writer thread before giving up on it (it commits in well under a millisecond). */
+const WRITER_WAIT_MS = 30_000;
+
+/**
+ * The writer thread's code (plain CommonJS, evaluated: it runs the same from the TypeScript
+ * sources and from dist). state[0]: number of the last batch committed; state[1]: 0 starting,
+ * 1 ready, 2 failed to open.
+ */
+const WRITER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const state = new Int32Array(workerData.shared);
+const log = (level, fields, msg) => parentPort.postMessage({ t: 'log', level, fields, msg });
+let db;
+let stmts;
+try {
+  const Database = require(workerData.driver);
+  db = new Database(workerData.file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  stmts = workerData.sql.map((sql) => db.prepare(sql));
+  Atomics.store(state, 1, 1);
+} catch (err) {
+  Atomics.store(state, 1, 2);
+  Atomics.notify(state, 0);
+  parentPort.postMessage({ t: 'failed', message: String((err && err.stack) || err) });
+}
+const counts = workerData.counts;
+const args = counts.map((n) => new Array(n));
+function runAll(flat, each) {
+  for (let i = 0; i < flat.length; ) {
+    const k = flat[i++];
+    const a = args[k];
+    for (let j = 0; j < a.length; j++) a[j] = flat[i++];
+    each(k, a);
+  }
+}
+const run = (k, a) => stmts[k].run(a);
+const commit = db && db.transaction((flat) => runAll(flat, run));
+if (db) {
+  parentPort.on('message', (m) => {
+    if (m.t === 'batch') {
+      try {
+        commit(m.flat);
+      } catch (err) {
+        log('error', { err: { message: String(err && err.message), code: err && err.code }, event: 'records.write_failed', writes: m.writes }, 'call records: batch failed; writing one by one');
+        runAll(m.flat, (k, a) => {
+          try {
+            run(k, a);
+          } catch (e) {
+            log('error', { err: { message: String(e && e.message), code: e && e.code }, event: 'records.write_dropped', write: a.slice() }, 'call records: write dropped');
+          }
+        });
+      }
+      Atomics.store(state, 0, m.seq);
+      Atomics.notify(state, 0);
+    } else if (m.t === 'close') {
+      try {
+        db.close();
+      } catch (err) {
+        log('warn', { err: { message: String(err && err.message) } }, 'call records: closing the writer connection failed');
+      }
+      parentPort.close();
+    }
+  });
+}
+`;
+
+const [CALL, MEMBER, ANSWERED, SWITCH, ENDED] = (['call', 'member', 'answered', 'switch', 'ended'] as const).map((k) => WRITE_INDEX.get(WRITE_SQL[k])!);
+
+/** Appends a write as its statement number and parameters (those of writeStatement, without allocating). */
+function flatten(w: RecordWrite, out: unknown[]): void {
+  switch (w.kind) {
+    case 'call': {
+      const r = w.row;
+      out.push(CALL, r.inviteID, r.roomID, r.sponsor, r.groupID, r.callType, r.createdAt);
+      return;
+    }
+    case 'member': {
+      const m = w.row;
+      out.push(MEMBER, m.inviteID, m.userID, m.seq, m.role, m.state, m.outcome, m.invitedAt, m.joinedAt, m.leftAt, m.callCreatedAt);
+      return;
+    }
+    case 'answered':
+      out.push(ANSWERED, w.at, w.inviteID);
+      return;
+    case 'switch':
+      out.push(SWITCH, w.inviteID, w.seq, w.at, w.userID, w.callType);
+      return;
+    case 'ended':
+      out.push(ENDED, w.endedAt, w.answeredAt, w.duration, w.reason, w.inviteID);
+      return;
+  }
+}
+
+// flatten() must say what writeStatement() says: checked once, at load, on one write of each kind.
+for (const w of [
+  { kind: 'call', row: { inviteID: 'i', roomID: 1, sponsor: 's', groupID: 'g', callType: 2, createdAt: 3 } },
+  { kind: 'member', row: { inviteID: 'i', userID: 'u', seq: 1, role: 'invitee', state: 'joined', outcome: 'accepted', invitedAt: 2, joinedAt: 3, leftAt: 4, callCreatedAt: 5 } },
+  { kind: 'answered', inviteID: 'i', at: 1 },
+  { kind: 'switch', inviteID: 'i', seq: 1, at: 2, userID: 'u', callType: 1 },
+  { kind: 'ended', inviteID: 'i', endedAt: 1, answeredAt: 2, duration: 3, reason: 'r' },
+] satisfies RecordWrite[]) {
+  const { sql, params } = writeStatement(w);
+  const flat: unknown[] = [];
+  flatten(w, flat);
+  if (JSON.stringify(flat) !== JSON.stringify([WRITE_INDEX.get(sql), ...params])) throw new Error(`sqlite-store: flatten() disagrees with writeStatement() for '${w.kind}'`);
+}
+
+/**
+ * The writer thread of a {@link SqliteCallRecordStore}: takes batches of writes in order and
+ * commits each in one transaction on its own connection to the same file.
+ */
+class SqliteWriter {
+  private readonly state = new Int32Array(new SharedArrayBuffer(8));
+  private readonly worker: Worker;
+  /** Number of the last batch posted. */
+  private seq = 0;
+  /** Batches posted and not yet confirmed committed (to commit here if the writer dies). */
+  private unconfirmed: { seq: number; batch: RecordWrite[] }[] = [];
+  private failed = false;
+  private closing = false;
+
+  constructor(
+    file: string,
+    private readonly log: Logger,
+    private readonly onGone: (unconfirmed: RecordWrite[][]) => void,
+  ) {
+    this.worker = new Worker(WRITER_SOURCE, {
+      eval: true,
+      workerData: { shared: this.state.buffer, file, driver: createRequire(import.meta.url).resolve('better-sqlite3'), sql: WRITE_STATEMENTS, counts: WRITE_PARAMS },
+    });
+    this.worker.unref();
+    this.worker.on('message', (m: { t: string; level?: 'error' | 'warn'; fields?: object; msg?: string; message?: string }) => {
+      if (m.t === 'log') this.log[m.level ?? 'error'](m.fields ?? {}, m.msg ?? '');
+      else if (m.t === 'failed') this.gone(new Error(m.message));
+    });
+    this.worker.on('error', (err) => this.gone(err));
+    this.worker.on('exit', (code) => {
+      if (!this.closing) this.gone(new Error(`the writer thread exited (${code})`));
+    });
+  }
+
+  /** Sends a batch to commit; false if the writer is gone (commit it yourself). */
+  post(batch: RecordWrite[]): boolean {
+    if (this.failed) return false;
+    this.prune();
+    const flat: unknown[] = [];
+    for (const w of batch) flatten(w, flat);
+    const seq = ++this.seq;
+    this.unconfirmed.push({ seq, batch });
+    this.worker.postMessage({ t: 'batch', seq, flat, writes: batch.length });
+    return true;
+  }
+
+  /** Blocks until every batch posted so far is committed (or the writer is found gone). */
+  waitCommitted(): void {
+    const deadline = performance.now() + WRITER_WAIT_MS;
+    while (!this.failed) {
+      const done = Atomics.load(this.state, 0);
+      if (done >= this.seq) break;
+      if (Atomics.load(this.state, 1) === 2) return this.gone(new Error('the writer thread could not open the database'));
+      if (performance.now() > deadline) return this.gone(new Error(`the writer thread did not commit within ${WRITER_WAIT_MS} ms`));
+      Atomics.wait(this.state, 0, done, 50);
+    }
+    this.prune();
+  }
+
+  private prune(): void {
+    const done = Atomics.load(this.state, 0);
+    let n = 0;
+    while (n < this.unconfirmed.length && this.unconfirmed[n]!.seq <= done) n++;
+    if (n > 0) this.unconfirmed.splice(0, n);
+  }
+
+  private gone(err: Error): void {
+    if (this.failed || this.closing) return;
+    this.failed = true;
+    this.prune();
+    const left = this.unconfirmed.map((u) => u.batch);
+    this.unconfirmed = [];
+    this.log.error({ err, event: 'records.writer_failed', batches: left.length }, 'call records: the writer thread failed; writing on the main thread');
+    void this.worker.terminate();
+    this.onGone(left);
+  }
+
+  /** Lets the writer commit what it was sent and close its connection; returns batches it did not confirm (commit them yourself). */
+  async close(): Promise<RecordWrite[][]> {
+    if (this.failed) return [];
+    this.closing = true;
+    this.worker.ref(); // the process waits for the last commits
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.postMessage({ t: 'close' });
+    const timer = setTimeout(() => void this.worker.terminate(), 10_000);
+    await exited;
+    clearTimeout(timer);
+    this.prune();
+    return this.unconfirmed.map((u) => u.batch);
   }
 }
