@@ -23,6 +23,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,7 +45,7 @@ const cfg = JSON.parse(process.env.OC_FLAKY_PEER);
 class UnixWebSocket extends WebSocket {
   constructor(url) { const u = new URL(url); super('ws+unix://' + cfg.socket + ':' + u.pathname + u.search); }
 }
-const sdk = new TRTCCalling({ SDKAppID: cfg.sdkAppId, serverUrl: 'http://signaling.invalid', rtc: wrtc, WebSocket: UnixWebSocket });
+const sdk = new TRTCCalling({ ...(cfg.options ?? {}), SDKAppID: cfg.sdkAppId, serverUrl: 'http://signaling.invalid', rtc: wrtc, WebSocket: UnixWebSocket });
 const plain = (v) => { try { return v === undefined ? null : JSON.parse(JSON.stringify(v, (k, x) => x instanceof Map ? Object.fromEntries(x) : x)); } catch { return String(v); } };
 for (const event of new Set([...Object.values(EVENT), ...Object.values(TUICallEvent), 'onConnectionStateChanged'])) {
   sdk.on(event, (payload) => process.send({ type: 'event', event, payload: plain(payload), at: Date.now() }));
@@ -68,6 +69,12 @@ const commands = {
     const l = link(peer);
     return l ? { ufrag: /a=ice-ufrag:(\S+)/.exec(l.pc.localDescription?.sdp ?? '')?.[1] ?? null, state: l.pc.iceConnectionState, restarts: l.iceRestarts } : null;
   },
+  sfu() {
+    const m = sdk.controller?.current?.media;
+    if (!m || !m.iceRestarts) return null;
+    const one = (pc, restarts) => pc ? { ufrag: /a=ice-ufrag:(\S+)/.exec(pc.localDescription?.sdp ?? '')?.[1] ?? null, state: pc.iceConnectionState, restarts } : null;
+    return { publisher: one(m.pub, m.iceRestarts.publisher), subscriber: one(m.sub, m.iceRestarts.subscriber) };
+  },
 };
 process.on('message', async ({ id, cmd, arg }) => {
   try { process.send({ type: 'reply', id, result: plain(await commands[cmd](arg)) }); }
@@ -84,6 +91,8 @@ export class FlakyPeer {
   private replies = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private output = '';
+  /** Routes {@link reach} added in other namespaces, removed by {@link stop}. */
+  private readonly foreignRoutes: { ns: string; dst: string }[] = [];
 
   private constructor(
     readonly userID: string,
@@ -113,7 +122,7 @@ export class FlakyPeer {
    * Starts a client for `userID` in a fresh namespace, its signaling bridged to the server on
    * 127.0.0.1:`serverPort`. Call {@link login} next.
    */
-  static async start(userID: string, serverPort: number): Promise<FlakyPeer> {
+  static async start(userID: string, serverPort: number, options: { sdk?: Record<string, unknown> } = {}): Promise<FlakyPeer> {
     ensureClientBuilt();
     const ns = await createNetns({ prefix: 'oc-flaky' });
     const socketPath = join(tmpdir(), `oc-flaky-${process.pid}-${randomBytes(4).toString('hex')}.sock`);
@@ -130,7 +139,7 @@ export class FlakyPeer {
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, OC_FLAKY_PEER: JSON.stringify({ socket: socketPath, userID, userSig: sig(userID), sdkAppId: SDK_APP_ID }) },
+      env: { ...process.env, OC_FLAKY_PEER: JSON.stringify({ socket: socketPath, userID, userSig: sig(userID), sdkAppId: SDK_APP_ID, options: options.sdk ?? {} }) },
     });
     const peer = new FlakyPeer(userID, ns, child, bridge, socketPath);
     await new Promise<void>((resolve, reject) => {
@@ -157,6 +166,24 @@ export class FlakyPeer {
   /** Local ICE ufrag, ICE state and restarts started, of the link to `remote` (null without one). */
   ice(remote: string): Promise<{ ufrag: string | null; state: string; restarts: number } | null> {
     return this.ask('ice', remote);
+  }
+
+  /** ICE ufrag, ICE state and restarts of the child's two SFU connections (null without an SFU call). */
+  sfu(): Promise<Record<'publisher' | 'subscriber', { ufrag: string | null; state: string; restarts: number } | null> | null> {
+    return this.ask('sfu');
+  }
+
+  /**
+   * Lets the child reach a service in another test namespace (say Janus's, `JanusInstance.netns`)
+   * through the root namespace: a host route each way, and IPv4 forwarding on the two root-side
+   * veth ends only (the setting goes away with those interfaces). The path runs over this peer's
+   * veth, so {@link cutNetwork} cuts it too.
+   */
+  async reach(other: NetNamespace): Promise<void> {
+    for (const dev of [this.ns.hostIf, other.hostIf]) await writeFile(`/proc/sys/net/ipv4/conf/${dev}/forwarding`, '1');
+    await ip(['-n', this.ns.name, 'route', 'replace', `${other.nsIp}/32`, 'via', this.ns.hostIp]);
+    await ip(['-n', other.name, 'route', 'replace', `${this.ns.nsIp}/32`, 'via', other.hostIp]);
+    this.foreignRoutes.push({ ns: other.name, dst: `${this.ns.nsIp}/32` });
   }
 
   /** Takes the veth down: the child's only network has no carrier, the root side loses the route. */
@@ -200,6 +227,7 @@ export class FlakyPeer {
       this.child.disconnect();
     }
     await this.ns.remove();
+    for (const r of this.foreignRoutes.splice(0)) await ip(['-n', r.ns, 'route', 'del', r.dst]).catch(() => {});
     await new Promise<void>((resolve) => this.bridge.close(() => resolve()));
     rmSync(this.socketPath, { force: true });
   }

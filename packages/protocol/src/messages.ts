@@ -139,7 +139,9 @@ const sfuCandidateSchema = z
 
 /**
  * Media of an SFU call, proxied by the server to Janus: publish our tracks (answer in the
- * `res`), answer a subscriber offer (`sfuOffer` frame), trickle ICE for either connection.
+ * `res`), answer a subscriber offer (`sfuOffer` frame), trickle ICE for either connection, and
+ * restart ICE on one of them when its path broke: `publisher` carries the client's restart offer
+ * (answer in the `res`), `subscriber` carries no SDP (Janus's restart offer follows as `sfuOffer`).
  */
 export const sfuSchema = z.discriminatedUnion('op', [
   z.object({ t: z.literal('sfu'), rid: ridSchema, inviteID: inviteIdSchema, op: z.literal('publish'), sdp: z.string().min(1).max(64_000) }).strict(),
@@ -154,6 +156,17 @@ export const sfuSchema = z.discriminatedUnion('op', [
       candidate: sfuCandidateSchema.nullable(),
     })
     .strict(),
+  z
+    .object({
+      t: z.literal('sfu'),
+      rid: ridSchema,
+      inviteID: inviteIdSchema,
+      op: z.literal('restart'),
+      target: z.enum(['publisher', 'subscriber']),
+      sdp: z.string().min(1).max(64_000).optional(),
+    })
+    .strict()
+    .refine((m) => (m.target === 'publisher') === (m.sdp !== undefined), 'a publisher restart carries the restart offer (sdp), a subscriber restart none'),
 ]);
 
 export const mediaSchema = z

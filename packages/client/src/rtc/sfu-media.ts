@@ -5,6 +5,15 @@ import type { LocalMedia, TrackKind } from './local-media.js';
 import { updateIceServers, type CallMedia, type CallMediaEvents } from './call-media.js';
 import type { Request } from '../signal/signal-client.js';
 
+/** How long `disconnected` may last before we stop waiting for ICE to recover by itself (as PeerLink). */
+const DISCONNECTED_GRACE_MS = 3_000;
+/** Backoff between ICE restarts while the path stays broken: 2 s, 4 s, 8 s, then every 15 s (as PeerLink). */
+const RESTART_RETRY_MS = 2_000;
+const RESTART_RETRY_MAX_MS = 15_000;
+
+type Target = 'publisher' | 'subscriber';
+type TrickleMessage = Extract<Request, { op: 'trickle' }>;
+
 export interface SfuMediaOptions {
   rtc: RtcImplementation;
   iceServers: RTCIceServer[];
@@ -21,6 +30,10 @@ export interface SfuMediaOptions {
  * carrying every other participant (the SFU offers, we answer), whose transceivers are mapped
  * to users by `mid`. Same events and queries as {@link MeshMedia}, so the call controller
  * treats both paths alike.
+ *
+ * Media path repair: each of the two connections is watched like a mesh link (see
+ * {@link PathRepair}); when its path breaks, the publisher sends Janus an ICE restart offer and
+ * the subscriber asks the server for one from Janus (`sfu` op `restart`).
  */
 export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia {
   private pub: RTCPeerConnection | null = null;
@@ -32,6 +45,13 @@ export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia
   /** Offers are answered one at a time, in the order they came. */
   private offers: Promise<void> = Promise.resolve();
   private closed = false;
+  private readonly repairs: Partial<Record<Target, PathRepair>> = {};
+  /**
+   * Candidates of a connection held back while its (re)negotiation is under way, sent once Janus
+   * has the matching description: a restart's new candidates must not reach Janus before the
+   * offer/answer carrying the new ICE credentials.
+   */
+  private readonly held: Record<Target, TrickleMessage[] | null> = { publisher: null, subscriber: null };
 
   constructor(private readonly o: SfuMediaOptions) {
     super();
@@ -115,12 +135,18 @@ export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const repair of Object.values(this.repairs)) repair.close();
     for (const pc of [this.pub, this.sub]) {
       if (!pc) continue;
-      pc.onicecandidate = pc.ontrack = pc.onconnectionstatechange = null;
+      pc.onicecandidate = pc.ontrack = pc.onconnectionstatechange = pc.oniceconnectionstatechange = null;
       pc.close();
     }
     this.removeAllListeners();
+  }
+
+  /** ICE restarts started on each connection (diagnostics and tests). */
+  get iceRestarts(): Record<Target, number> {
+    return { publisher: this.repairs.publisher?.restarts ?? 0, subscriber: this.repairs.subscriber?.restarts ?? 0 };
   }
 
   private async answer(sdp: string, streams: SfuStreamInfo[]): Promise<void> {
@@ -135,16 +161,61 @@ export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia
         } else if (pc.connectionState === 'failed') {
           for (const userID of this.userStreams.keys()) this.emit('peerFailed', userID);
         }
+        this.repairs.subscriber?.watch();
       };
     }
     const pc = this.sub;
-    await pc.setRemoteDescription({ type: 'offer', sdp });
-    const answer = await pc.createAnswer();
-    await pc.setLocalDescription(answer);
-    this.byMid = new Map(streams.map((s) => [s.mid, s]));
-    this.remap();
-    await this.o.request({ t: 'sfu', inviteID: this.o.inviteID, op: 'answer', sdp: pc.localDescription!.sdp });
+    // Our candidates follow the answer (Janus starts ICE with it), restart offers included.
+    this.held.subscriber ??= [];
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp });
+      const answer = await pc.createAnswer();
+      await pc.setLocalDescription(answer);
+      this.byMid = new Map(streams.map((s) => [s.mid, s]));
+      this.remap();
+      await this.o.request({ t: 'sfu', inviteID: this.o.inviteID, op: 'answer', sdp: pc.localDescription!.sdp });
+    } finally {
+      this.release('subscriber', true);
+    }
     this.announce();
+  }
+
+  /**
+   * Publisher ICE restart: an offer with new ICE credentials on the same connection, answered by
+   * Janus on the same publisher handle (the feed and everyone's subscription to it stay).
+   */
+  private async restartPublisher(): Promise<void> {
+    const pc = this.pub;
+    // An offer still awaiting its answer: the next attempt (after the backoff) tries again.
+    if (!pc || this.closed || pc.signalingState !== 'stable') return;
+    this.held.publisher ??= [];
+    let ok = false;
+    try {
+      const offer = await pc.createOffer({ iceRestart: true });
+      if (this.closed) return;
+      await pc.setLocalDescription(offer);
+      const r = await this.o.request<{ sdp: string }>({ t: 'sfu', inviteID: this.o.inviteID, op: 'restart', target: 'publisher', sdp: offer.sdp! });
+      if (this.closed) return;
+      await pc.setRemoteDescription({ type: 'answer', sdp: r.sdp });
+      ok = true;
+    } finally {
+      // A refused restart leaves our offer unanswered: roll back so the next attempt can offer again.
+      if (!ok && !this.closed && (pc.signalingState as RTCSignalingState) === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' }).catch(() => {});
+      this.release('publisher', ok);
+    }
+  }
+
+  /** Subscriber ICE restart: Janus offers new ICE credentials (an `sfuOffer`), answered as usual. */
+  private async restartSubscriber(): Promise<void> {
+    if (!this.sub || this.closed) return;
+    await this.o.request({ t: 'sfu', inviteID: this.o.inviteID, op: 'restart', target: 'subscriber' });
+  }
+
+  /** Stops holding a connection's candidates back; sends the held ones (or drops them with their failed offer). */
+  private release(target: Target, send: boolean): void {
+    const held = this.held[target];
+    this.held[target] = null;
+    if (send && !this.closed) for (const msg of held ?? []) this.o.send(msg);
   }
 
   /** Rebuilds each user's stream from the transceivers the latest map assigns to them (mids get recycled). */
@@ -188,15 +259,105 @@ export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia
     });
     pc.onicecandidate = (e) => {
       const c = e.candidate;
-      this.o.send({
+      const msg: TrickleMessage = {
         t: 'sfu',
         inviteID: this.o.inviteID,
         op: 'trickle',
         target,
         candidate: c && c.candidate ? { candidate: c.candidate, sdpMid: c.sdpMid ?? null, sdpMLineIndex: c.sdpMLineIndex ?? null } : null,
-      });
+      };
+      const held = this.held[target];
+      if (held) held.push(msg);
+      else this.o.send(msg);
     };
     if (target === 'subscriber') pc.ontrack = () => this.remap();
+    const repair = new PathRepair(pc, target === 'publisher' ? () => this.restartPublisher() : () => this.restartSubscriber());
+    this.repairs[target] = repair;
+    // ICE state moves first (connectionState also waits for DTLS): watch both.
+    pc.oniceconnectionstatechange = () => repair.watch();
+    if (target === 'publisher') pc.onconnectionstatechange = () => repair.watch();
     return pc;
   }
+}
+
+/**
+ * Media path repair of one SFU connection, with {@link PeerLink}'s rules: once it has connected,
+ * a path that goes `failed`, or stays `disconnected` for more than 3 s, gets an ICE restart;
+ * while it stays broken, another after 2, 4 and 8 s, then every 15 s, until the path is back or
+ * the call's media closes (leave, hang-up). Only we restart: Janus never starts one itself.
+ */
+class PathRepair {
+  /** ICE restarts started (diagnostics and tests). */
+  restarts = 0;
+  private wasConnected = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private due = 0;
+  private attempts = 0;
+  /** A restart's signaling is under way: a new one would cross it. */
+  private busy = false;
+  private closed = false;
+
+  constructor(
+    private readonly pc: RTCPeerConnection,
+    private readonly restart: () => Promise<void>,
+  ) {}
+
+  watch(): void {
+    if (this.closed) return;
+    const state = pathState(this.pc);
+    if (state === 'ok') {
+      this.wasConnected = true;
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.attempts = 0;
+      return;
+    }
+    if (!this.wasConnected) return;
+    // A blip may heal by itself: give `disconnected` a moment; `failed` is final until restarted.
+    // Once restarts are under way the backoff timer alone decides (no restart storms).
+    if (state === 'failed' && this.attempts === 0) this.schedule(0);
+    else if (state === 'disconnected') this.schedule(DISCONNECTED_GRACE_MS);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  /** Arms the timer for `delayMs` from now unless it is already due sooner. */
+  private schedule(delayMs: number): void {
+    const due = Date.now() + delayMs;
+    if (this.timer !== undefined && this.due <= due) return;
+    clearTimeout(this.timer);
+    this.due = due;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.repair();
+    }, delayMs);
+  }
+
+  private repair(): void {
+    if (this.closed || pathState(this.pc) === 'ok') return;
+    this.attempts++;
+    if (!this.busy) {
+      this.busy = true;
+      this.restarts++;
+      this.restart()
+        .catch(() => {
+          /* refused or timed out (say, the signaling connection is resuming): the backoff retries */
+        })
+        .finally(() => (this.busy = false));
+    }
+    // New credentials gather only on the interfaces present now: keep restarting while broken.
+    this.schedule(Math.min(RESTART_RETRY_MS * 2 ** (this.attempts - 1), RESTART_RETRY_MAX_MS));
+  }
+}
+
+/** 'disconnected' may still heal by itself; 'pending' is new/checking/connecting. */
+function pathState(pc: RTCPeerConnection): 'ok' | 'failed' | 'disconnected' | 'pending' {
+  const ice = pc.iceConnectionState;
+  const conn = pc.connectionState;
+  if (ice === 'failed' || conn === 'failed') return 'failed';
+  if (ice === 'disconnected' || conn === 'disconnected') return 'disconnected';
+  return (ice === 'connected' || ice === 'completed') && conn === 'connected' ? 'ok' : 'pending';
 }

@@ -3,7 +3,7 @@ import { ErrorCode, type ClientMessageOf } from '@opencall/protocol';
 import type { CallEngine } from '../calls/call-engine.js';
 import { ProtocolError, refuse } from '../errors.js';
 import type { Delivery } from '../sessions/session-registry.js';
-import type { SfuRoomManager } from './sfu-room-manager.js';
+import { SfuError, type SfuRoomManager } from './sfu-room-manager.js';
 
 /**
  * Connects calls on the SFU path to Janus rooms: a room per call, each joined participant
@@ -86,9 +86,20 @@ export class SfuBridge {
         case 'trickle':
           await this.manager.trickle(call.inviteID, userID, msg.target, msg.candidate);
           return undefined;
+        case 'restart': {
+          // ICE restart of a connection whose path broke: same handle, same feed, new ICE credentials.
+          if (msg.target === 'publisher') {
+            const { answerSdp } = await this.manager.restartPublisher(call.inviteID, userID, msg.sdp!);
+            return { sdp: answerSdp };
+          }
+          const r = await this.manager.restartSubscriber(call.inviteID, userID);
+          if (r.offerSdp) this.delivery.send(userID, { t: 'sfuOffer', inviteID: call.inviteID, sdp: r.offerSdp, streams: r.streams }, this.onDevice(call.inviteID, userID));
+          return undefined;
+        }
       }
     } catch (err) {
       if (err instanceof ProtocolError) throw err;
+      if (msg.op === 'restart' && err instanceof SfuError && err.code === 'NOT_FOUND') throw refuse.state(`nothing to restart: ${err.message}`);
       throw new ProtocolError(ErrorCode.SFU_ERROR, (err as Error).message);
     }
   }

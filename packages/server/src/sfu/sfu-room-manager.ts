@@ -372,6 +372,42 @@ export class SfuRoomManager extends EventEmitter<SfuRoomManagerEvents> {
     });
   }
 
+  /**
+   * ICE restart of a user's publisher PeerConnection: hands the client's restart offer (new ICE
+   * credentials) to the existing publisher handle with `configure`, and returns Janus's answer.
+   * The feed, its id and every subscription to it stay as they are: only the transport between
+   * that client and Janus is renegotiated. Rejects with NOT_FOUND when the user has no published
+   * feed (nothing to restart: publish instead).
+   */
+  async restartPublisher(callId: string, userID: string, offerSdp: string): Promise<{ answerSdp: string }> {
+    const room = this.requireRoom(callId, `ICE restart of the publisher of "${userID}"`);
+    const what = `ICE restart of the publisher of "${userID}" in call "${callId}"`;
+    return this.pubQueue(room, userID).run(async () => {
+      const state = room.publishers.get(userID);
+      // A newer publish() is under way (or this one never finished): that one carries fresh ICE anyway.
+      if (!state?.published || !state.handle || room.latestPublisher.get(userID) !== state) {
+        throw new SfuError('NOT_FOUND', `SFU ${what} failed: "${userID}" has no published feed`);
+      }
+      try {
+        this.checkAlive(room, state, what);
+        const reply = await state.handle.message<{ videoroom?: string; configured?: string }>(
+          { request: 'configure' },
+          { type: 'offer', sdp: offerSdp },
+          { timeoutMs: this.requestTimeoutMs },
+        );
+        this.checkAlive(room, state, what);
+        if (reply.data.configured !== 'ok') throw new SfuError('JANUS', `SFU ${what} failed: unexpected Janus reply ${JSON.stringify(reply.data)}`);
+        if (reply.jsep?.type !== 'answer' || typeof reply.jsep.sdp !== 'string') {
+          throw new SfuError('BAD_SDP', `SFU ${what} failed: Janus accepted the offer but sent no answer`);
+        }
+        this.log.info({ event: 'sfu.ice_restart', callId, userID, target: 'publisher' }, 'publisher ICE restarted');
+        return { answerSdp: reply.jsep.sdp };
+      } catch (err) {
+        throw this.failure(err, what);
+      }
+    });
+  }
+
   /** Stops a user's publishing (detaches the publisher handle). Idempotent. */
   async unpublish(callId: string, userID: string): Promise<void> {
     const room = this.rooms.get(callId);
@@ -505,6 +541,45 @@ export class SfuRoomManager extends EventEmitter<SfuRoomManagerEvents> {
     } catch (err) {
       throw this.failure(err, what);
     }
+  }
+
+  /**
+   * ICE restart of a user's subscriber PeerConnection: asks Janus (`configure` with
+   * `restart: true`) for a new offer with fresh ICE credentials on the same handle, with the same
+   * streams. Resolves with that offer and the full `mid → userID` map; the client answers it with
+   * {@link startSubscriber} like any other offer. Queued with subscribe/unsubscribe, and sent only
+   * once no earlier offer is unanswered (Janus would postpone the restart otherwise). Rejects with
+   * NOT_FOUND when the user receives nothing yet.
+   */
+  async restartSubscriber(callId: string, userID: string): Promise<Omit<SubscribeResult, 'missing'>> {
+    const room = this.requireRoom(callId, `ICE restart of the subscriber of "${userID}"`);
+    const what = `ICE restart of the subscriber of "${userID}" in call "${callId}"`;
+    const state = room.subscribers.get(userID);
+    if (!state) throw new SfuError('NOT_FOUND', `SFU ${what} failed: "${userID}" has no subscription`);
+    return state.queue.run(async () => {
+      this.checkSubAlive(room, state, what);
+      const handle = state.handle;
+      if (!handle) throw new SfuError('NOT_FOUND', `SFU ${what} failed: "${userID}" receives nothing yet`);
+      try {
+        while (state.offerOutstanding) await this.waitAnswered(state, what);
+        this.checkSubAlive(room, state, what);
+        const reply = await handle.message<{ videoroom?: string; configured?: string; streams?: JanusSubscriberStream[] }>(
+          { request: 'configure', restart: true },
+          undefined,
+          { timeoutMs: this.requestTimeoutMs },
+        );
+        this.checkSubAlive(room, state, what);
+        if (reply.jsep?.type !== 'offer' || typeof reply.jsep.sdp !== 'string') {
+          throw new SfuError('JANUS', `SFU ${what} failed: Janus sent no restart offer (reply ${JSON.stringify(reply.data)})`);
+        }
+        if (reply.data.streams) state.streams = reply.data.streams;
+        state.offerOutstanding = true;
+        this.log.info({ event: 'sfu.ice_restart', callId, userID, target: 'subscriber' }, 'subscriber ICE restart offered');
+        return { offerSdp: reply.jsep.sdp, streams: this.streamMap(room, state.streams) };
+      } catch (err) {
+        throw this.failure(err, what);
+      }
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
