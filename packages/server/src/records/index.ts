@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ErrorCode, type CallHistoryPage, type CallType } from '@opencall/protocol';
 import type { CallEngine } from '../calls/call-engine.js';
+import { redactUrl } from '../log.js';
 import { systemClock, type Clock } from '../clock.js';
 import { ProtocolError } from '../errors.js';
 import type { Conn } from '../sessions/conn.js';
@@ -69,7 +70,7 @@ export async function openRecords(options: RecordsOptions & { closeOrphans?: boo
     }
   }
   log.info(
-    { event: 'records.open', backend: store.backend, where: options.databaseUrl ? redact(options.databaseUrl) : options.dataDir ? join(options.dataDir, SQLITE_FILE) : 'memory' },
+    { event: 'records.open', backend: store.backend, where: options.databaseUrl ? redactUrl(options.databaseUrl) : options.dataDir ? join(options.dataDir, SQLITE_FILE) : 'memory' },
     'call records open',
   );
   return createRecords(store, clock, log);
@@ -139,12 +140,3 @@ export function decodeCursor(cursor: string): HistoryPosition {
   throw new ProtocolError(ErrorCode.INVALID_MESSAGE, 'invalid cursor: pass nextCursor from the previous page as it is');
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres';
-  }
-}

@@ -5,6 +5,8 @@ import { ErrorCode } from '@opencall/protocol';
 import { ProtocolError } from '../errors.js';
 import type { Conn } from './conn.js';
 
+/** Most refusals a connection holds back waiting for the call core (cluster); beyond, they go out at once. */
+const MAX_HELD = 512;
 /** Token bucket: enough for ICE candidate bursts, too little for a flood to starve other users. */
 const RATE_CAPACITY = 400;
 const RATE_PER_SECOND = 200;
@@ -39,8 +41,8 @@ export class Session implements Conn {
   private held: { after: number; frame: ServerFrame }[] = [];
 
   send(frame: ServerFrame): void {
-    if (this.forwarded > this.acked) this.held.push({ after: this.forwarded, frame });
-    else this.write(frame);
+    if (this.forwarded > this.acked && this.held.length < MAX_HELD) this.held.push({ after: this.forwarded, frame });
+    else this.write(frame); // in order, or (call core away for long, queue full) at least not hoarded
   }
 
   /** A message went to the call core on another node; returns its number. */
