@@ -13,14 +13,18 @@
  *   peerjs-gum-first the callee's camera is open before the call arrives
  * for each ring delay (default 2000 ms: a person picking up; 0: answering at once).
  *
- * Standalone: node bench/media/media-bench.mjs [--calls 20] [--warmup 2] [--rings 2000,0] [--json]
+ * Standalone (the media part of `npm run bench` alone; it also prints how busy the machine was
+ * and how much of that was other load, i.e. not this bench's Node and Chromium):
+ *   node bench/media/media-bench.mjs [--calls 20] [--warmup 2] [--rings 2000,0] [--json] [--trace]
+ * OPENCALL_BENCH_IIFE=<file> measures another build of the IIFE bundle (A/B of a change).
  */
 import { createServer } from 'node:http';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { PeerServer } from 'peer';
-import { fmt, parseArgs, root, SDK_APP_ID, SECRET, sleep, summarize } from '../lib.mjs';
+import { fmt, parseArgs, root, SDK_APP_ID, SECRET, sleep, summarize, systemBusyMs } from '../lib.mjs';
 import { OPENCALL_PAGE, PEERJS_PAGE } from './pages.mjs';
 
 /** Same flags as tests/support/chromium.ts, plus autoplay with sound (the PeerJS app has no muted fallback). */
@@ -50,7 +54,7 @@ function serve(files) {
 
 export async function runMediaBench({ calls = 20, warmup = 2, rings = [2000, 0], trace = false, progress = () => {} } = {}) {
   const { startServer, genUserSig } = await import(pathToFileURL(root('packages/server/dist/index.js')).href);
-  const [iife, peerjs] = await Promise.all([readFile(root('packages/client/dist/browser/opencall.iife.js')), readFile(root('node_modules/peerjs/dist/peerjs.min.js'))]);
+  const [iife, peerjs] = await Promise.all([readFile(process.env.OPENCALL_BENCH_IIFE ?? root('packages/client/dist/browser/opencall.iife.js')), readFile(root('node_modules/peerjs/dist/peerjs.min.js'))]);
   const js = 'text/javascript; charset=utf-8';
   const html = 'text/html; charset=utf-8';
   const web = await serve({ '/oc.html': { type: html, body: OPENCALL_PAGE }, '/pj.html': { type: html, body: PEERJS_PAGE }, '/opencall.iife.js': { type: js, body: iife }, '/peerjs.min.js': { type: js, body: peerjs } });
@@ -223,13 +227,66 @@ export function summarizeMedia(results, rings) {
   return out;
 }
 
+/**
+ * CPU used by this process and everything it started (Chromium, its zygote and renderers):
+ * `start()` samples /proc every 500 ms and adds up, per process of this tree, the growth of its
+ * utime+stime (a renderer's last ≤ 500 ms before it exits are missed); `stop()` returns ms.
+ * The machine's busy time minus this is the other load.
+ */
+export function ownTreeCpu() {
+  const last = new Map();
+  let ticks = 0;
+  const sample = () => {
+    const kids = new Map();
+    const stat = new Map();
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const s = readFileSync(`/proc/${d}/stat`, 'utf8');
+        const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+        stat.set(Number(d), Number(f[11]) + Number(f[12]));
+        if (!kids.has(Number(f[1]))) kids.set(Number(f[1]), []);
+        kids.get(Number(f[1])).push(Number(d));
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    const todo = [process.pid];
+    while (todo.length) {
+      const pid = todo.pop();
+      const t = stat.get(pid) ?? 0;
+      ticks += t - (last.get(pid) ?? t);
+      last.set(pid, t);
+      todo.push(...(kids.get(pid) ?? []));
+    }
+  };
+  sample();
+  const timer = setInterval(sample, 500);
+  timer.unref();
+  return {
+    stop() {
+      sample();
+      clearInterval(timer);
+      return (ticks * 1000) / 100; // CLK_TCK is 100 on Linux
+    },
+  };
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const o = parseArgs(process.argv.slice(2), { calls: 20, warmup: 2, rings: '2000,0', json: false, trace: false });
   setTimeout(() => {
     console.error('media-bench: still running after 30 min: giving up');
     process.exit(1);
   }, 30 * 60_000).unref();
+  const b0 = systemBusyMs();
+  const own = ownTreeCpu();
+  const t0 = Date.now();
   const r = await runMediaBench({ calls: o.calls, warmup: o.warmup, rings: o.rings.split(',').map(Number), trace: o.trace, progress: (m) => console.error(m) });
+  // The whole machine's CPU use during the run (this bench's Chromium and Node included), % of one core.
+  r.machineBusyPct = ((systemBusyMs() - b0) / (Date.now() - t0)) * 100;
+  r.durationS = (Date.now() - t0) / 1000;
+  r.otherLoadPct = ((systemBusyMs() - b0 - own.stop()) / (Date.now() - t0)) * 100;
+  console.error(`machine busy ${fmt.pct(r.machineBusyPct)} of one core on average over ${r.durationS.toFixed(0)} s, of which other load (not this bench) ${fmt.pct(r.otherLoadPct)}`);
   if (o.json) console.log(JSON.stringify(r));
   else {
     for (const s of r.summary) {

@@ -40,8 +40,9 @@ const COMMON = `
         const report = await getReport();
         const row = {};
         report?.forEach((r) => {
+          if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') Object.assign(row, { bwe: r.availableOutgoingBitrate });
           if (r.kind !== 'video' && r.mediaType !== 'video') return;
-          if (r.type === 'outbound-rtp') Object.assign(row, { enc: r.framesEncoded, key: r.keyFramesEncoded, sent: r.framesSent, w: r.frameWidth, qp: r.qpSum });
+          if (r.type === 'outbound-rtp') Object.assign(row, { enc: r.framesEncoded, key: r.keyFramesEncoded, sent: r.framesSent, w: r.frameWidth, qp: r.qpSum, tgt: r.targetBitrate, bytes: r.bytesSent });
           if (r.type === 'inbound-rtp') Object.assign(row, { rcv: r.framesReceived, dec: r.framesDecoded, kdec: r.keyFramesDecoded, rw: r.frameWidth, jb: r.jitterBufferEmittedCount ? Math.round((r.jitterBufferDelay / r.jitterBufferEmittedCount) * 1000) : undefined, drop: r.framesDropped });
           if (r.type === 'media-source') Object.assign(row, { src: r.frames });
         });

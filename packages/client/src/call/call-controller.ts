@@ -16,6 +16,7 @@ import { judge, sample, toVolume, worse, type NetworkQuality, type StatsSample }
 import type { CallMedia } from '../rtc/call-media.js';
 import { MeshMedia } from '../rtc/mesh-media.js';
 import { SfuMedia } from '../rtc/sfu-media.js';
+import { withStartBitrate } from '../rtc/start-bitrate.js';
 import type { SignalClient } from '../signal/signal-client.js';
 
 /** Version number put in `inviteData.version`. */
@@ -558,6 +559,8 @@ export class CallController {
       iceTransportPolicy: this.d.iceTransportPolicy ?? 'all',
       local: this.d.local,
       relay: (to, payload) => {
+        // Video starts from a 480p bandwidth estimate, not 300 kbit/s: see rtc/start-bitrate.ts.
+        if (payload.kind === 'sdp') payload = { ...payload, sdp: withStartBitrate(payload.sdp) };
         if (this.current === call && call.inviteID) this.d.signal.send({ t: 'relay', inviteID: call.inviteID, to, payload });
       },
     });
