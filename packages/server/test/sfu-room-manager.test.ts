@@ -350,6 +350,9 @@ describe.skipIf(!netnsSupported())('SfuRoomManager (real Janus in a private netn
         await u2.republish();
         await waitForConnected(u2.pub, 'u2 republished');
         expect(events.feedPublished.filter((e) => e.userID === 'u2')).toHaveLength(2);
+        // Janus lists a feed to subscribers once its media is up (the bridge waits for this too);
+        // on a busy machine that can come well after the client's PeerConnection connected.
+        await until('u2 republished media up', () => events.mediaUp.filter((e) => e.userID === 'u2' && e.target === 'publisher').length === 2);
         const r1c = await u1.subscribe(['u2', 'u3']);
         expect(r1c.streams.map((s) => `${s.userID}/${s.kind}`).sort()).toEqual(['u2/audio', 'u2/video', 'u3/audio', 'u3/video']);
         console.info('[sfu] mids after re-subscribe', r1c.streams);
