@@ -2,9 +2,16 @@
  * Renders docs/benchmarks.md from bench/results/latest.json (bench/run.mjs calls it; also
  * `node bench/report.mjs` re-renders the last results without measuring again).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { fmt, median, root } from './lib.mjs';
+import { renderSfuSection, sfuSummaryRow } from './sfu-capacity.mjs';
+
+/** Section d comes from the SFU capacity searches' own results (bench/sfu-capacity.mjs; `npm run bench -- --sfu` runs the main one too). */
+function sfuResults(r) {
+  const read = (f) => (existsSync(root(f)) ? JSON.parse(readFileSync(root(f), 'utf8')) : null);
+  return { main: r.sfu ?? read('bench/results/sfu-capacity.json'), cheaper: read('bench/results/sfu-capacity-small.json') };
+}
 
 const TENCENT = 336_810;
 
@@ -319,6 +326,8 @@ meanwhile ("other load"); the signaling rounds are interleaved so both servers s
     const iife = r.size.bundles.find((b) => b.file.includes('iife'));
     if (iife) summary.push(['client bundle (IIFE) min+gzip vs Tencent', `${fmt.int(iife.gzip)} B vs ${fmt.int(TENCENT)} B = ${(iife.ratio * 100).toFixed(1)}%`, 'smaller', yes(iife.ratio < 1)]);
   }
+  const sfu = sfuResults(r);
+  if (sfu.main) summary.push(sfuSummaryRow(sfu.main, sfu.cheaper));
   parts.push(`## Summary
 
 ${table(['what', 'measured', 'goal', ''], summary)}
@@ -326,11 +335,11 @@ ${table(['what', 'measured', 'goal', ''], summary)}
   if (sig) parts.push(sig.text, EARLIER);
   if (r.media) parts.push(mediaSection(r.media, r.goLive));
   if (r.size) parts.push(sizeSection(r.size));
-  parts.push(`## d. Group calls
+  parts.push(sfu.main ? renderSfuSection(sfu.main, sfu.cheaper) : `## d. Largest SFU call
 
-Not measured here (the SFU is benchmarked separately).
-
-## Reproduce
+Not measured in this run (\`node bench/sfu-capacity.mjs\`, or \`npm run bench -- --sfu\`).
+`);
+  parts.push(`## Reproduce
 
 \`\`\`sh
 npm run bench                       # everything, 8–20 minutes (waits for quiet moments); rewrites this file
@@ -338,7 +347,9 @@ npm run bench -- --quick            # a smoke run (1 round, few calls)
 npm run bench -- --skip-media       # signaling and size only
 node bench/media/media-bench.mjs --calls 5 --trace --json   # media with getStats traces
 node bench/signaling/profile-top.mjs bench/results/opencall-server.cpuprofile --top 40
-node bench/report.mjs               # re-render this file from bench/results/latest.json
+node bench/sfu-capacity.mjs         # d: largest SFU call (root, janus; ≤ 10 min; writes bench/results/sfu-capacity.json)
+node bench/sfu-capacity.mjs --camera 160x120@10 --out bench/results/sfu-capacity-small.json   # d, cheaper clients
+node bench/report.mjs               # re-render this file from bench/results/latest.json (+ sfu-capacity.json)
 \`\`\`
 `);
   return parts.join('\n');

@@ -11,10 +11,12 @@
  *   b. media: accept → first remote video frame on both sides in Chromium, OpenCall vs PeerJS
  *      (bench/media/media-bench.mjs), then how fast Chromium goes live (bench/media/go-live.mjs)
  *   c. bundle size (scripts/size.mjs) next to Tencent's 336,810 B
+ *   d. with --sfu only: the largest SFU call (bench/sfu-capacity.mjs, up to 10 more minutes; root + janus);
+ *      without it, section d shows the last bench/results/sfu-capacity.json
  *
  * Options: --rounds 3 --pairs 100 --setups 150 --calls 20 --warmup-calls 2 --rings 2000,0
  *          --no-build --skip-signaling --skip-media --quick (a fast smoke run)
- *          --quiet-wait 60 (s to wait for other load to calm down) --out docs/benchmarks.md
+ *          --quiet-wait 60 (s to wait for other load to calm down) --out docs/benchmarks.md --sfu
  *
  * Everything listens on 127.0.0.1 and every step is bounded in count and time.
  */
@@ -41,6 +43,7 @@ const o = parseArgs(argv, {
   quick: false,
   out: 'docs/benchmarks.md',
   quietWait: 60,
+  sfu: false,
 });
 if (o.quick) Object.assign(o, { rounds: 1, pairs: 20, setups: 50, calls: 3, warmupCalls: 1 });
 // Backstop: every step has its own limits; the whole run never exceeds an hour.
@@ -205,6 +208,16 @@ if (!o.skipMedia) {
 // ---- c. size ----
 log('size: node scripts/size.mjs --no-build --json');
 results.size = JSON.parse(execFileSync(process.execPath, [root('scripts/size.mjs'), '--no-build', '--json'], { cwd: root('.'), encoding: 'utf8' }));
+
+// ---- d. largest SFU call (opt-in) ----
+if (o.sfu) {
+  log('sfu: largest call through Janus (bench/sfu-capacity.mjs)');
+  const { runSfuCapacity } = await import('./sfu-capacity.mjs');
+  const sfu = await runSfuCapacity({ calibrate: '3,5,7', start: 9, step: 2, max: 41, budget: o.quick ? 120 : 600, window: 10, settle: 5, settleTimeout: 30, camera: 'sdk', procs: 2, quietWait: o.quietWait }, log);
+  sfu.command = command;
+  mkdirSync(root('bench/results'), { recursive: true });
+  writeFileSync(root('bench/results/sfu-capacity.json'), JSON.stringify(sfu, null, 1));
+}
 
 results.finished = new Date().toISOString();
 results.gitHeadAtEnd = safe(() => execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root('.'), encoding: 'utf8' }).trim());
