@@ -5,6 +5,9 @@ import type { LocalMedia, TrackKind } from './local-media.js';
 import { updateIceServers, type CallMedia, type CallMediaEvents } from './call-media.js';
 import type { Request } from '../signal/signal-client.js';
 
+/** How long one pair of stats reports serves further stats() calls (ms). */
+const REPORT_REUSE_MS = 50;
+
 /** How long `disconnected` may last before we stop waiting for ICE to recover by itself (as PeerLink). */
 const DISCONNECTED_GRACE_MS = 3_000;
 /** Backoff between ICE restarts while the path stays broken: 2 s, 4 s, 8 s, then every 15 s (as PeerLink). */
@@ -99,11 +102,18 @@ export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia
     return [...this.userStreams.keys()];
   }
 
+  /** Both connections' reports, shared by the calls made within REPORT_REUSE_MS (the monitor asks once per remote user). */
+  private reports: { at: number; both: Promise<[RTCStatsReport | undefined, RTCStatsReport | undefined]> } | undefined;
+
   /** Stats of one user's streams: the receiving connection's entries for their mids, plus transport and our sources. */
   async stats(userID: string): Promise<RTCStatsReport> {
     const mids = new Set([...this.byMid].filter(([, s]) => s.userID === userID).map(([mid]) => mid));
     const out = new Map<string, unknown>();
-    const [sub, pub] = await Promise.all([this.sub?.getStats(), this.pub?.getStats()]);
+    // One getStats per connection per monitor tick, not one per remote user: with N people that
+    // was N-1 full reports of every stream each time (measured as a real cost in bench/sfu-capacity).
+    const now = Date.now();
+    if (!this.reports || now - this.reports.at > REPORT_REUSE_MS) this.reports = { at: now, both: Promise.all([this.sub?.getStats(), this.pub?.getStats()]) };
+    const [sub, pub] = await this.reports.both;
     sub?.forEach((r: any) => {
       if (r.type === 'inbound-rtp' && !mids.has(String(r.mid))) return;
       if (r.type === 'track' && r.remoteSource) return; // legacy stats cannot be told apart per user
