@@ -514,6 +514,29 @@ describe('messages out of order', () => {
     expect(server.stats()).toMatchObject({ users: 0, calls: 0 });
   });
 
+  it('SDP/ICE or mute changes a party sends just after its call ended are dropped quietly; others still get an error', async () => {
+    server = await startTestServer();
+    const [carol, dave, erin] = await Promise.all([Raw.open(server), Raw.open(server), Raw.open(server)]);
+    await carol.login('carol');
+    await dave.login('dave');
+    await erin.login('erin');
+    const invite = await carol.request({ t: 'invite', invitees: ['dave'], callType: 1, timeout: 30 });
+    const inviteID = invite.data.inviteID as string;
+    await dave.waitFrame((f) => f.t === 'invited', 'invited');
+    expect(await dave.request({ t: 'accept', inviteID })).toMatchObject({ ok: true });
+    expect(await carol.request({ t: 'hangup', inviteID })).toMatchObject({ ok: true, data: { ended: true } });
+    // dave's candidates and mute change, sent before he heard of the end: no answer at all.
+    for (const msg of [
+      { t: 'relay', inviteID, to: 'carol', payload: { kind: 'ice', candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host', sdpMid: '0', sdpMLineIndex: 0 } },
+      { t: 'media', inviteID, audio: false, video: false },
+    ]) {
+      expect(await dave.answersTo(() => dave.send(msg)), JSON.stringify(msg)).toEqual([]);
+    }
+    // With a rid he still gets his answer; someone who was never in the call gets the error.
+    await expectRequestRefused(dave, { t: 'relay', inviteID, to: 'carol', payload: { kind: 'ready' } }, ErrorCode.CALL_NOT_FOUND);
+    await expectRefused(erin, { t: 'relay', inviteID, to: 'carol', payload: { kind: 'ready' } }, ErrorCode.CALL_NOT_FOUND);
+  });
+
   it('login twice, accept/reject/hangup at the wrong time, calling yourself, calling while busy, relaying outside the call', async () => {
     server = await startTestServer();
     const [carol, dave, erin] = await Promise.all([Raw.open(server), Raw.open(server), Raw.open(server)]);

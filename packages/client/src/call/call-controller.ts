@@ -44,6 +44,8 @@ class ActiveCall {
   inviteID = '';
   roomID = 0;
   connectedAt: number | undefined;
+  /** We asked to leave: nothing more about this call goes to the server (it may be over already). */
+  leaving = false;
   readonly peers = new Map<string, Peer>();
   constructor(
     readonly role: 'caller' | 'callee',
@@ -246,6 +248,7 @@ export class CallController {
       return;
     }
     let duration = call.connectedAt === undefined ? 0 : Math.round((Date.now() - call.connectedAt) / 1000);
+    call.leaving = true;
     try {
       const r = await this.d.signal.request<{ duration: number }>({ t: 'hangup', inviteID: call.inviteID });
       duration = r.duration;
@@ -262,7 +265,7 @@ export class CallController {
   /** Publishes a change of what we send (mute, camera) to the others in the call. */
   publishMediaState(): void {
     const call = this.current;
-    if (!call?.inviteID) return;
+    if (!call?.inviteID || call.leaving) return;
     const s = this.d.local.state();
     this.d.signal.send({ t: 'media', inviteID: call.inviteID, audio: s.audio, video: s.video });
   }
@@ -561,7 +564,7 @@ export class CallController {
       relay: (to, payload) => {
         // Video starts from a 480p bandwidth estimate, not 300 kbit/s: see rtc/start-bitrate.ts.
         if (payload.kind === 'sdp') payload = { ...payload, sdp: withStartBitrate(payload.sdp) };
-        if (this.current === call && call.inviteID) this.d.signal.send({ t: 'relay', inviteID: call.inviteID, to, payload });
+        if (this.current === call && call.inviteID && !call.leaving) this.d.signal.send({ t: 'relay', inviteID: call.inviteID, to, payload });
       },
     });
     const call = new ActiveCall(role, callType, sponsor, media);

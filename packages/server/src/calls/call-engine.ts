@@ -31,6 +31,9 @@ export interface CallEngineEvents {
 }
 
 const NO_MEDIA: MediaState = { audio: false, video: false };
+/** How long a party's late messages about an ended call are dropped quietly, and how many calls are remembered. */
+const RECENTLY_ENDED_MS = 30_000;
+const RECENTLY_ENDED_MAX = 50_000;
 
 export interface CallEngineOptions {
   delivery: Delivery;
@@ -66,6 +69,11 @@ export class CallEngine {
   readonly events = new EventEmitter<CallEngineEvents>();
   private readonly calls = new Map<string, Call>();
   private readonly byRoom = new Map<number, Call>();
+  /**
+   * Calls that ended in the last RECENTLY_ENDED_MS, with who was in them: SDP/ICE or mute
+   * changes a party sent just before hearing of the end are expected, not errors (see wasIn).
+   */
+  private readonly recentlyEnded = new Map<string, { at: number; members: Set<string> }>();
   /** userID → the call that user is ringing in or joined to. */
   private readonly activeCall = new Map<string, Call>();
   private readonly delivery: Delivery;
@@ -367,6 +375,20 @@ export class CallEngine {
     this.events.removeAllListeners();
   }
 
+  /** Whether the user was a member of this call, which ended moments ago. */
+  wasIn(inviteID: string, userID: string): boolean {
+    return !this.calls.has(inviteID) && (this.recentlyEnded.get(inviteID)?.members.has(userID) ?? false);
+  }
+
+  private rememberEnded(call: Call): void {
+    const now = this.clock.now();
+    for (const [id, e] of this.recentlyEnded) {
+      if (now - e.at < RECENTLY_ENDED_MS && this.recentlyEnded.size < RECENTLY_ENDED_MAX) break;
+      this.recentlyEnded.delete(id);
+    }
+    this.recentlyEnded.set(call.inviteID, { at: now, members: new Set(call.members.keys()) });
+  }
+
   /** Ends every call (server shutdown). */
   endAll(): void {
     for (const call of [...this.calls.values()]) this.end(call, 'hangup');
@@ -569,6 +591,7 @@ export class CallEngine {
     }
     this.calls.delete(call.inviteID);
     this.byRoom.delete(call.roomID);
+    this.rememberEnded(call);
     this.log.info(
       {
         event: 'call.ended',

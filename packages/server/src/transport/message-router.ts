@@ -79,10 +79,13 @@ export class MessageRouter implements CoreLink {
       case 'hangup':
         return session.reply(msg.rid, engine.hangup(userID, msg.inviteID, device));
       case 'relay':
+        // SDP/ICE a party sent before it heard the call ended: expected, not worth an error.
+        if (msg.rid === undefined && engine.wasIn(msg.inviteID, userID)) return;
         engine.relay(userID, msg, device);
         if (msg.rid !== undefined) session.reply(msg.rid);
         return;
       case 'media':
+        if (msg.rid === undefined && engine.wasIn(msg.inviteID, userID)) return;
         engine.media(userID, msg, device);
         if (msg.rid !== undefined) session.reply(msg.rid);
         return;
