@@ -2,6 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import type { RelayPayload } from '@opencall/protocol/lite';
 import type { RtcImplementation } from './environment.js';
 import type { TrackKind } from './local-media.js';
+import { PathRepair } from './path-repair.js';
 
 export interface PeerLinkOptions {
   rtc: RtcImplementation;
@@ -22,12 +23,6 @@ export interface PeerLinkEvents {
   track: [MediaStreamTrack];
 }
 
-/** How long `disconnected` may last before we stop waiting for ICE to recover by itself. */
-const DISCONNECTED_GRACE_MS = 3_000;
-/** Backoff between ICE restarts while the path stays broken: 2 s, 4 s, 8 s, then every 15 s. */
-const RESTART_RETRY_MS = 2_000;
-const RESTART_RETRY_MAX_MS = 15_000;
-
 /**
  * One RTCPeerConnection to one remote user, negotiated over the signaling relay with the
  * "perfect negotiation" pattern, so either side may renegotiate at any time.
@@ -46,11 +41,8 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   /** Incoming signals are handled one at a time: SDP steps must not interleave. */
   private queue: Promise<void> = Promise.resolve();
   private wasConnected = false;
-  private repairTimer: ReturnType<typeof setTimeout> | undefined;
-  private repairDue = 0;
-  private repairAttempts = 0;
-  /** ICE restarts this side has started (diagnostics and tests). */
-  iceRestarts = 0;
+  /** Only the impolite side repairs (see the class comment). */
+  private readonly repair: PathRepair | undefined;
 
   constructor(private readonly o: PeerLinkOptions) {
     super();
@@ -71,11 +63,17 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
         this.wasConnected = true;
         this.emit('connected');
       } else if (s === 'failed') this.emit('failed');
-      this.watchPath();
+      this.repair?.watch();
     };
+    if (!o.polite) this.repair = new PathRepair(this.pc, () => this.restartIce());
     // ICE state moves first (connectionState also waits for DTLS): watch both.
-    this.pc.oniceconnectionstatechange = () => this.watchPath();
+    this.pc.oniceconnectionstatechange = () => this.repair?.watch();
     this.pc.onnegotiationneeded = () => void this.offer();
+  }
+
+  /** ICE restarts this side has started (diagnostics and tests). */
+  get iceRestarts(): number {
+    return this.repair?.restarts ?? 0;
   }
 
   get isConnected(): boolean {
@@ -118,67 +116,27 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.repairTimer);
+    this.repair?.close();
     this.pc.onicecandidate = this.pc.ontrack = this.pc.onconnectionstatechange = this.pc.oniceconnectionstatechange = this.pc.onnegotiationneeded = null;
     for (const t of this.remoteStream?.getTracks() ?? []) t.stop();
     this.pc.close();
     this.removeAllListeners();
   }
 
-  /** 'disconnected' may still heal by itself; 'pending' is new/checking/connecting. */
-  private pathState(): 'ok' | 'failed' | 'disconnected' | 'pending' {
-    const ice = this.pc.iceConnectionState;
-    const conn = this.pc.connectionState;
-    if (ice === 'failed' || conn === 'failed') return 'failed';
-    if (ice === 'disconnected' || conn === 'disconnected') return 'disconnected';
-    return (ice === 'connected' || ice === 'completed') && conn === 'connected' ? 'ok' : 'pending';
-  }
-
-  private watchPath(): void {
-    if (this.closed || !this.wasConnected) return;
-    const state = this.pathState();
-    if (state === 'ok') {
-      clearTimeout(this.repairTimer);
-      this.repairTimer = undefined;
-      this.repairAttempts = 0;
-      return;
+  /**
+   * One ICE restart: the next offer carries new ICE credentials. Not while an offer/answer is
+   * under way (say, the previous restart's answer is on its way over a resuming socket): a new
+   * offer would be dropped; the repair's backoff tries again.
+   */
+  private restartIce(): boolean | Promise<void> {
+    if (this.closed || this.pc.signalingState !== 'stable') return false;
+    // restartIce() makes the next offer (via negotiationneeded) carry new credentials; wrtc
+    // lacks it, and there the iceRestart offer option does the same.
+    if (typeof this.pc.restartIce === 'function') {
+      this.pc.restartIce();
+      return true;
     }
-    if (this.o.polite) return;
-    // A short network blip often heals by itself (ICE keeps checking): give `disconnected` a
-    // moment, but `failed` is final until someone restarts ICE. Once restarts are under way the
-    // backoff timer alone decides, so quick re-failures cannot turn into a restart storm.
-    if (state === 'failed' && this.repairAttempts === 0) this.scheduleRepair(0);
-    else if (state === 'disconnected') this.scheduleRepair(DISCONNECTED_GRACE_MS);
-  }
-
-  /** Arms the repair timer for `delayMs` from now unless it is already due sooner. */
-  private scheduleRepair(delayMs: number): void {
-    const due = Date.now() + delayMs;
-    if (this.repairTimer !== undefined && this.repairDue <= due) return;
-    clearTimeout(this.repairTimer);
-    this.repairDue = due;
-    this.repairTimer = setTimeout(() => {
-      this.repairTimer = undefined;
-      this.repair();
-    }, delayMs);
-  }
-
-  private repair(): void {
-    if (this.closed || this.pathState() === 'ok') return;
-    this.repairAttempts++;
-    // Still in the middle of an offer/answer (say, the previous restart's answer is on its way
-    // over a resuming socket): a new offer would be dropped; just try again after the backoff.
-    if (this.pc.signalingState === 'stable') {
-      this.iceRestarts++;
-      // restartIce() makes the next offer (via negotiationneeded) carry new ICE credentials;
-      // wrtc lacks it, and there the iceRestart offer option does the same.
-      if (typeof this.pc.restartIce === 'function') this.pc.restartIce();
-      else void this.offer(true).catch(() => {});
-    }
-    // If the network is still down the restart cannot succeed, and the new credentials only
-    // gather on the interfaces present now: keep restarting, backing off, until the path is
-    // back or the link closes (hang-up).
-    this.scheduleRepair(Math.min(RESTART_RETRY_MS * 2 ** (this.repairAttempts - 1), RESTART_RETRY_MAX_MS));
+    return this.offer(true);
   }
 
   private async offer(iceRestart = false): Promise<void> {

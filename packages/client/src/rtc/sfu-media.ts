@@ -3,16 +3,12 @@ import type { SfuStreamInfo } from '@opencall/protocol/lite';
 import type { RtcImplementation } from './environment.js';
 import type { LocalMedia, TrackKind } from './local-media.js';
 import { updateIceServers, type CallMedia, type CallMediaEvents } from './call-media.js';
+import { PathRepair } from './path-repair.js';
 import type { Request } from '../signal/signal-client.js';
 
 /** How long one pair of stats reports serves further stats() calls (ms). */
 const REPORT_REUSE_MS = 50;
 
-/** How long `disconnected` may last before we stop waiting for ICE to recover by itself (as PeerLink). */
-const DISCONNECTED_GRACE_MS = 3_000;
-/** Backoff between ICE restarts while the path stays broken: 2 s, 4 s, 8 s, then every 15 s (as PeerLink). */
-const RESTART_RETRY_MS = 2_000;
-const RESTART_RETRY_MAX_MS = 15_000;
 
 type Target = 'publisher' | 'subscriber';
 type TrickleMessage = Extract<Request, { op: 'trickle' }>;
@@ -288,86 +284,4 @@ export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia
     if (target === 'publisher') pc.onconnectionstatechange = () => repair.watch();
     return pc;
   }
-}
-
-/**
- * Media path repair of one SFU connection, with {@link PeerLink}'s rules: once it has connected,
- * a path that goes `failed`, or stays `disconnected` for more than 3 s, gets an ICE restart;
- * while it stays broken, another after 2, 4 and 8 s, then every 15 s, until the path is back or
- * the call's media closes (leave, hang-up). Only we restart: Janus never starts one itself.
- */
-class PathRepair {
-  /** ICE restarts started (diagnostics and tests). */
-  restarts = 0;
-  private wasConnected = false;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private due = 0;
-  private attempts = 0;
-  /** A restart's signaling is under way: a new one would cross it. */
-  private busy = false;
-  private closed = false;
-
-  constructor(
-    private readonly pc: RTCPeerConnection,
-    private readonly restart: () => Promise<void>,
-  ) {}
-
-  watch(): void {
-    if (this.closed) return;
-    const state = pathState(this.pc);
-    if (state === 'ok') {
-      this.wasConnected = true;
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      this.attempts = 0;
-      return;
-    }
-    if (!this.wasConnected) return;
-    // A blip may heal by itself: give `disconnected` a moment; `failed` is final until restarted.
-    // Once restarts are under way the backoff timer alone decides (no restart storms).
-    if (state === 'failed' && this.attempts === 0) this.schedule(0);
-    else if (state === 'disconnected') this.schedule(DISCONNECTED_GRACE_MS);
-  }
-
-  close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
-  }
-
-  /** Arms the timer for `delayMs` from now unless it is already due sooner. */
-  private schedule(delayMs: number): void {
-    const due = Date.now() + delayMs;
-    if (this.timer !== undefined && this.due <= due) return;
-    clearTimeout(this.timer);
-    this.due = due;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.repair();
-    }, delayMs);
-  }
-
-  private repair(): void {
-    if (this.closed || pathState(this.pc) === 'ok') return;
-    this.attempts++;
-    if (!this.busy) {
-      this.busy = true;
-      this.restarts++;
-      this.restart()
-        .catch(() => {
-          /* refused or timed out (say, the signaling connection is resuming): the backoff retries */
-        })
-        .finally(() => (this.busy = false));
-    }
-    // New credentials gather only on the interfaces present now: keep restarting while broken.
-    this.schedule(Math.min(RESTART_RETRY_MS * 2 ** (this.attempts - 1), RESTART_RETRY_MAX_MS));
-  }
-}
-
-/** 'disconnected' may still heal by itself; 'pending' is new/checking/connecting. */
-function pathState(pc: RTCPeerConnection): 'ok' | 'failed' | 'disconnected' | 'pending' {
-  const ice = pc.iceConnectionState;
-  const conn = pc.connectionState;
-  if (ice === 'failed' || conn === 'failed') return 'failed';
-  if (ice === 'disconnected' || conn === 'disconnected') return 'disconnected';
-  return (ice === 'connected' || ice === 'completed') && conn === 'connected' ? 'ok' : 'pending';
 }
