@@ -5,6 +5,7 @@
  * same test files run against the in-memory default and against Redis (see vitest.config.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { afterAll } from 'vitest';
 import { startServer, type RunningServer, type ServerOptions } from '@opencall/server';
 import { startRedis, type RedisInstance } from './redis.js';
 import { startTcpBalancer, type TcpBalancer } from './tcp-balancer.js';
@@ -18,12 +19,19 @@ export interface TestCluster extends RunningServer {
 
 let shared: Promise<RedisInstance> | undefined;
 
-/** One redis-server per test process, killed when the process exits. */
+/**
+ * One redis-server per test file, stopped after the file's tests. (A process 'exit' handler is
+ * not enough: vitest may end its worker processes without one running, which left redis-servers
+ * behind.) Registered here, at import, so it belongs to every test file that uses the harness.
+ */
+afterAll(async () => {
+  const r = shared;
+  shared = undefined;
+  await (await r?.catch(() => undefined))?.stop();
+});
+
 export function sharedRedis(): Promise<RedisInstance> {
-  shared ??= startRedis().then((r) => {
-    process.once('exit', () => void r.stop());
-    return r;
-  });
+  shared ??= startRedis();
   return shared;
 }
 
