@@ -31,7 +31,7 @@ import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
 import { createNetns, type NetNamespace } from './netns.js';
 import { REPO_ROOT } from './server-binary.js';
-import { SDK_APP_ID, sig, type Recorded } from './harness.js';
+import { EventRecorder, SDK_APP_ID, sig } from './harness.js';
 
 const execFileAsync = promisify(execFile);
 const IP_BIN = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => existsSync(p)) ?? 'ip';
@@ -85,9 +85,7 @@ process.send({ type: 'ready' });
 `;
 
 /** A client in its own network namespace, driven over IPC; events recorded like TestClient's. */
-export class FlakyPeer {
-  readonly events: Recorded[] = [];
-  private waiters: { match: (r: Recorded) => boolean; resolve: (r: Recorded) => void }[] = [];
+export class FlakyPeer extends EventRecorder {
   private replies = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private output = '';
@@ -101,6 +99,7 @@ export class FlakyPeer {
     private readonly bridge: Server,
     private readonly socketPath: string,
   ) {
+    super(`${userID} (netns)`);
     child.stdout?.on('data', (d) => (this.output = (this.output + d).slice(-4000)));
     child.stderr?.on('data', (d) => (this.output = (this.output + d).slice(-4000)));
     child.on('message', (m: any) => {
@@ -196,30 +195,6 @@ export class FlakyPeer {
     await ip(['link', 'set', this.ns.hostIf, 'up']);
   }
 
-  count(event: string): number {
-    return this.events.filter((e) => e.event === event).length;
-  }
-
-  names(only?: string[]): string[] {
-    return this.events.map((e) => e.event).filter((n) => !only || only.includes(n));
-  }
-
-  waitFor(event: string, predicate: (payload: any) => boolean = () => true, timeoutMs = 10_000): Promise<any> {
-    const hit = this.events.find((r) => r.event === event && predicate(r.payload));
-    if (hit) return Promise.resolve(hit.payload);
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        match: (r: Recorded) => r.event === event && predicate(r.payload),
-        resolve: (r: Recorded) => (clearTimeout(timer), resolve(r.payload)),
-      };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`${this.userID} (netns): no ${event} within ${timeoutMs} ms; saw ${JSON.stringify(this.names())}`));
-      }, timeoutMs);
-      this.waiters.push(waiter);
-    });
-  }
-
   /** Logs out (best effort), stops the child, removes the namespace and the bridge. Idempotent. */
   async stop(): Promise<void> {
     if (this.child.connected) {
@@ -238,16 +213,6 @@ export class FlakyPeer {
       this.replies.set(id, { resolve, reject });
       this.child.send({ id, cmd, arg });
     });
-  }
-
-  private record(r: Recorded): void {
-    this.events.push(r);
-    for (const w of [...this.waiters]) {
-      if (w.match(r)) {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        w.resolve(r);
-      }
-    }
   }
 }
 

@@ -30,40 +30,27 @@ export interface Recorded { event: string; payload: any; at: number }
 
 const ALL_EVENTS = [...new Set<string>([...Object.values(EVENT), ...Object.values(TUICallEvent), 'onConnectionStateChanged'])];
 
-/** A logged-in (or not yet) SDK instance that records every event it emits. */
-export class TestClient {
-  readonly sdk: TRTCCalling;
+/** Events of one client, in order, with waiting for one (TestClient here, FlakyPeer in another process). */
+export class EventRecorder {
   readonly events: Recorded[] = [];
   private waiters: { match: (r: Recorded) => boolean; resolve: (r: Recorded) => void }[] = [];
 
-  constructor(
-    readonly userID: string,
-    server: RunningServer,
-    options: Partial<NodeTRTCCallingOptions> = {},
-  ) {
-    this.sdk = new TRTCCalling({ SDKAppID: SDK_APP_ID, serverUrl: server.url, rtc: wrtc as any, ...options });
-    for (const event of ALL_EVENTS) {
-      this.sdk.on(event, (payload: unknown) => this.record(event, payload));
-    }
-  }
-
-  login(userSig = sig(this.userID)): Promise<unknown> {
-    return this.sdk.login({ userID: this.userID, userSig });
-  }
+  /** Names the client in timeout messages. */
+  constructor(protected readonly label: string) {}
 
   /** Event names in order, optionally only those in `only`. */
   names(only?: string[]): string[] {
     return this.events.map((e) => e.event).filter((n) => !only || only.includes(n));
   }
 
-  /** First recorded event of that name (after `from`), or waits for it. */
+  /** First recorded event of that name (matching `predicate`), or waits for it. */
   waitFor(event: string, predicate: (payload: any) => boolean = () => true, timeoutMs = 10_000): Promise<any> {
     const hit = this.events.find((r) => r.event === event && predicate(r.payload));
     if (hit) return Promise.resolve(hit.payload);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`${this.userID}: no ${event} within ${timeoutMs} ms; saw ${JSON.stringify(this.names())}`));
+        reject(new Error(`${this.label}: no ${event} within ${timeoutMs} ms; saw ${JSON.stringify(this.names())}`));
       }, timeoutMs);
       const waiter = {
         match: (r: Recorded) => r.event === event && predicate(r.payload),
@@ -84,8 +71,7 @@ export class TestClient {
     this.events.length = 0;
   }
 
-  private record(event: string, payload: unknown): void {
-    const r = { event, payload, at: Date.now() };
+  protected record(r: Recorded): void {
     this.events.push(r);
     for (const w of [...this.waiters]) {
       if (w.match(r)) {
@@ -93,6 +79,27 @@ export class TestClient {
         w.resolve(r);
       }
     }
+  }
+}
+
+/** A logged-in (or not yet) SDK instance that records every event it emits. */
+export class TestClient extends EventRecorder {
+  readonly sdk: TRTCCalling;
+
+  constructor(
+    readonly userID: string,
+    server: RunningServer,
+    options: Partial<NodeTRTCCallingOptions> = {},
+  ) {
+    super(userID);
+    this.sdk = new TRTCCalling({ SDKAppID: SDK_APP_ID, serverUrl: server.url, rtc: wrtc as any, ...options });
+    for (const event of ALL_EVENTS) {
+      this.sdk.on(event, (payload: unknown) => this.record({ event, payload, at: Date.now() }));
+    }
+  }
+
+  login(userSig = sig(this.userID)): Promise<unknown> {
+    return this.sdk.login({ userID: this.userID, userSig });
   }
 }
 
