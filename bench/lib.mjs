@@ -38,6 +38,17 @@ export function procStat(pid) {
   return { cpuMs: userMs + sysMs, userMs, sysMs, rssBytes: Number(f[21]) * PAGE_SIZE };
 }
 
+/**
+ * CPU of one thread of a process (`/proc/<pid>/task/<tid>/stat`); the main thread's tid is the
+ * pid. Node's event loop runs on the main thread: when it is saturated the server is, however
+ * idle its other threads (GC helpers, the records writer) are.
+ */
+export function threadStat(pid, tid = pid) {
+  const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return { cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK };
+}
+
 /** Peak resident memory (VmHWM) of a process, in bytes. */
 export function peakRss(pid) {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -9,19 +9,30 @@
  *                               [--skip-bare] [--cpu-prof <dir>]   (OpenCall runs under node --cpu-prof)
  *                               [--dist <dir>,<dir>] (also runs these other builds of packages/server as 'opencall@<dir>',
  *                                                 e.g. copies of dist inside packages/server so that their imports resolve)
+ *                               [--variants 'name:K=V,K=V;name2:K=V'] (also runs OpenCall with these environments,
+ *                                                 e.g. 'no-metrics:OPENCALL_METRICS=0' to price one part)
  *
  * Does not build: run `npx tsc -b packages/protocol packages/server` first.
  */
 import { fmt, median, parseArgs, root, runNodeJson, startServerProcess, waitForQuiet } from '../lib.mjs';
 
-const o = parseArgs(process.argv.slice(2), { rounds: 3, pairs: 100, setups: 150, memory: false, cpuProf: '', quietWait: 30, dist: '', json: false, skipBare: false });
+const o = parseArgs(process.argv.slice(2), { rounds: 3, pairs: 100, setups: 150, memory: false, cpuProf: '', quietWait: 30, dist: '', variants: '', json: false, skipBare: false });
 const CLIENT = root('bench/signaling/client.mjs');
 const configs = [
   ...(o.skipBare ? [] : [{ label: 'bare', kind: 'bare' }]),
   ...(o.dist ? o.dist.split(',').map((d) => ({ label: `opencall@${d.split('/').pop()}`, kind: 'opencall', env: {}, script: root(`${d}/bin.js`) })) : []),
   { label: 'opencall', kind: 'opencall', env: {} },
   ...(o.memory ? [{ label: 'opencall-memory-records', kind: 'opencall', env: { OPENCALL_DATA_DIR: '' } }] : []),
+  ...(o.variants ? o.variants.split(';').filter(Boolean).map(parseVariant) : []),
 ];
+
+/** `name:K=V,K=V` → an OpenCall configuration with those environment variables. */
+function parseVariant(spec) {
+  const i = spec.indexOf(':');
+  const name = i < 0 ? spec : spec.slice(0, i);
+  const env = Object.fromEntries((i < 0 ? '' : spec.slice(i + 1)).split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  return { label: `opencall-${name}`, kind: 'opencall', env };
+}
 const runs = [];
 for (let r = 1; r <= o.rounds; r++) {
   for (const c of configs) {
@@ -37,13 +48,13 @@ for (let r = 1; r <= o.rounds; r++) {
       await server.stop();
     }
     console.error(
-      `round ${r} ${c.label.padEnd(24)} ${fmt.int(m?.setupsPerSec).padStart(7)} setups/s  server ${fmt.int(m?.serverCpuUsPerSetup)} µs CPU/setup (${fmt.pct(m?.serverCpuPct)})  client ${fmt.pct(m?.clientCpuPct)}  other ${fmt.pct(m?.otherCpuPct)}`,
+      `round ${r} ${c.label.padEnd(24)} ${fmt.int(m?.setupsPerSec).padStart(7)} setups/s  server ${fmt.int(m?.serverCpuUsPerSetup)} µs CPU/setup (${fmt.pct(m?.serverCpuPct)}; main thread ${fmt.int(m?.serverMainCpuUsPerSetup)} µs, ${fmt.pct(m?.serverMainCpuPct)})  client ${fmt.pct(m?.clientCpuPct)}  other ${fmt.pct(m?.otherCpuPct)}`,
     );
   }
 }
 const med = (label, f) => median(runs.filter((x) => x.label === label).map(f).filter(Number.isFinite));
 const bare = med('bare', (x) => x.setupsPerSec);
 const summary = {};
-for (const c of configs) summary[c.label] = { setupsPerSec: med(c.label, (x) => x.setupsPerSec), cpuUsPerSetup: med(c.label, (x) => x.serverCpuUsPerSetup), ratio: med(c.label, (x) => x.setupsPerSec) / bare };
-for (const [k, v] of Object.entries(summary)) console.error(`${k.padEnd(24)} median ${fmt.int(v.setupsPerSec)} setups/s, ${fmt.int(v.cpuUsPerSetup)} µs CPU/setup, ratio to bare ${fmt.x(v.ratio)}`);
+for (const c of configs) summary[c.label] = { setupsPerSec: med(c.label, (x) => x.setupsPerSec), cpuUsPerSetup: med(c.label, (x) => x.serverCpuUsPerSetup), mainCpuUsPerSetup: med(c.label, (x) => x.serverMainCpuUsPerSetup), ratio: med(c.label, (x) => x.setupsPerSec) / bare };
+for (const [k, v] of Object.entries(summary)) console.error(`${k.padEnd(24)} median ${fmt.int(v.setupsPerSec)} setups/s, ${fmt.int(v.cpuUsPerSetup)} µs CPU/setup (main thread ${fmt.int(v.mainCpuUsPerSetup)}), ratio to bare ${fmt.x(v.ratio)}`);
 if (o.json) console.log(JSON.stringify({ options: o, runs, summary }));

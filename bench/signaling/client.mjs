@@ -20,7 +20,7 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { genUserSig } from '../../packages/server/dist/auth/usersig.js';
-import { parseArgs, procStat, SDK_APP_ID, SECRET, summarize, systemBusyMs } from '../lib.mjs';
+import { parseArgs, procStat, SDK_APP_ID, SECRET, summarize, systemBusyMs, threadStat } from '../lib.mjs';
 
 const o = parseArgs(process.argv.slice(2), { url: '', pairs: 100, setups: 100, warmup: 10, serverPid: 0, timeout: 120, connectConcurrency: 200, announce: 0 });
 if (!o.url) throw new Error('--url is required');
@@ -165,6 +165,7 @@ if (o.announce) {
   await new Promise((r) => setTimeout(r, o.announce));
 }
 const serverBefore = o.serverPid ? procStat(o.serverPid) : null;
+const mainBefore = o.serverPid ? threadStat(o.serverPid) : null;
 const selfBefore = process.cpuUsage();
 const systemBefore = systemBusyMs();
 const t0 = performance.now();
@@ -172,6 +173,7 @@ await Promise.all(pairs.map(([a, b]) => pairLoop(a, b, o.setups, true)));
 const wallMs = performance.now() - t0;
 const selfCpu = process.cpuUsage(selfBefore);
 const serverAfter = o.serverPid ? procStat(o.serverPid) : null;
+const mainAfter = o.serverPid ? threadStat(o.serverPid) : null;
 const systemMs = systemBusyMs() - systemBefore;
 if (o.announce) console.error('measure:end');
 
@@ -187,6 +189,9 @@ measured = {
   serverCpuMs: serverBefore ? serverAfter.cpuMs - serverBefore.cpuMs : null,
   serverCpuPct: serverBefore ? ((serverAfter.cpuMs - serverBefore.cpuMs) / wallMs) * 100 : null,
   serverCpuUsPerSetup: serverBefore ? ((serverAfter.cpuMs - serverBefore.cpuMs) * 1000) / setups : null,
+  /** Of that, the main thread's (the event loop: the part that limits throughput). */
+  serverMainCpuUsPerSetup: mainBefore ? ((mainAfter.cpuMs - mainBefore.cpuMs) * 1000) / setups : null,
+  serverMainCpuPct: mainBefore ? ((mainAfter.cpuMs - mainBefore.cpuMs) / wallMs) * 100 : null,
   serverSysUsPerSetup: serverBefore ? ((serverAfter.sysMs - serverBefore.sysMs) * 1000) / setups : null,
   serverRssBytes: serverAfter?.rssBytes ?? null,
   clientCpuPct: ((selfCpu.user + selfCpu.system) / 1000 / wallMs) * 100,
