@@ -52,6 +52,12 @@ export class SqliteCallRecordStore implements CallRecordStore {
   readonly backend = 'sqlite' as const;
   private readonly db: Database.Database;
   private queue: RecordWrite[] = [];
+  /**
+   * Where in `queue` the member row of `inviteID \0 userID` is. A member write is the whole row,
+   * so a later one for the same member replaces the queued one (ringing → joined → left within
+   * one batch is one upsert): less to post, less for SQLite to do.
+   */
+  private queuedMembers = new Map<string, number>();
   private scheduled = false;
   private closed = false;
   private readonly stmts = new Map<string, Database.Statement>();
@@ -119,6 +125,15 @@ export class SqliteCallRecordStore implements CallRecordStore {
 
   write(w: RecordWrite): void {
     if (this.closed) return;
+    if (w.kind === 'member') {
+      const key = `${w.row.inviteID}\0${w.row.userID}`;
+      const at = this.queuedMembers.get(key);
+      if (at !== undefined) {
+        this.queue[at] = w;
+        return;
+      }
+      this.queuedMembers.set(key, this.queue.length);
+    }
     this.queue.push(w);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -139,6 +154,7 @@ export class SqliteCallRecordStore implements CallRecordStore {
     if (this.queue.length === 0 || !this.db.open) return;
     const batch = this.queue;
     this.queue = [];
+    this.queuedMembers = new Map();
     const t0 = performance.now();
     if (this.writer?.post(batch)) {
       this.cost.ms += performance.now() - t0;
@@ -279,7 +295,7 @@ const WRITE_STATEMENTS: string[] = Object.values(WRITE_SQL);
 const WRITE_INDEX = new Map(WRITE_STATEMENTS.map((sql, i) => [sql, i]));
 const WRITE_PARAMS = WRITE_STATEMENTS.map((sql) => sql.split('?').length - 1);
 /** Writes for the writer thread are posted this often (ms): a process killed loses at most about this much. */
-const WRITER_POST_MS = 2;
+const WRITER_POST_MS = 10;
 /** How long a read waits for the writer thread before giving up on it (it commits in well under a millisecond). */
 const WRITER_WAIT_MS = 30_000;
 
