@@ -55,6 +55,7 @@ export class GatewayLink implements CoreLink {
       const session = sessionById(op.c);
       if (!session) continue;
       if ('f' in op) session.write(op.f as ServerFrame);
+      else if ('j' in op) session.writeJson(op.j);
       else if ('a' in op) session.acknowledge(op.a);
       else session.close(op.x[0], op.x[1]);
     }

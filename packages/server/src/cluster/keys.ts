@@ -55,4 +55,4 @@ export type InboxEntry =
  * What the call core publishes to a node: frames for a connection, close it, or "answered
  * every message up to `a`" (after the frames those messages produced).
  */
-export type OutboxOp = { c: number; f: unknown } | { c: number; x: [code: number, reason: string] } | { c: number; a: number };
+export type OutboxOp = { c: number; f: unknown } | { c: number; j: string } | { c: number; x: [code: number, reason: string] } | { c: number; a: number };

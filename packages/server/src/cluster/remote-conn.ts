@@ -61,6 +61,10 @@ export class RemoteConn implements Conn {
     this.outbox.push(this.node, { c: this.connId, f: frame });
   }
 
+  sendJson(json: string): void {
+    this.outbox.push(this.node, { c: this.connId, j: json });
+  }
+
   reply(rid: number, data?: unknown): void {
     this.send(data === undefined ? { t: 'res', rid, ok: true } : { t: 'res', rid, ok: true, data });
   }

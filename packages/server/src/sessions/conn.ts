@@ -14,6 +14,8 @@ export interface Conn {
   /** Which of the user's devices this connection is (set with userID; see SessionRegistry). */
   device: string | null;
   send(frame: ServerFrame): void;
+  /** Sends a frame already serialized (the registry serializes an event once for its backlog and every device). */
+  sendJson(json: string): void;
   reply(rid: number, data?: unknown): void;
   /** Answers a failed request, or sends an unsolicited error frame when there was no rid. */
   fail(rid: number | undefined, error: ProtocolError): void;

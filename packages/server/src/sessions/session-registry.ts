@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { ServerEventFrame, ServerFrame } from '@opencall/protocol';
+import type { ServerEventFrame } from '@opencall/protocol';
 import type { Conn } from './conn.js';
 
 /** Which of a user's devices a frame goes to: all of them by default. */
@@ -31,10 +31,16 @@ export type MultiDevice = 'kick' | 'ring-all';
 export const BACKLOG_LIMIT = 256;
 export const BACKLOG_MS = 60_000;
 
-/** A frame kept for replay, with when it was sent. */
+/**
+ * A frame kept for replay, with when it was sent: serialized once (with its `seq`), the same
+ * text goes to the socket now and on a replay. A string per entry instead of a frame object
+ * also keeps a minute of backlogs cheap for the garbage collector.
+ */
 export interface BacklogEntry {
   at: number;
-  frame: ServerEventFrame & { seq: number };
+  seq: number;
+  /** The frame as sent, `seq` included (JSON). */
+  json: string;
 }
 
 /**
@@ -76,7 +82,8 @@ export interface RegistryObserver {
   backlogReset(userID: string, device: string): void;
 }
 
-export type ResumeResult = { ok: true; replay: ServerFrame[]; token: string; device: string } | { ok: false };
+/** `replay`: the frames to send again, as JSON text (see {@link Conn.sendJson}). */
+export type ResumeResult = { ok: true; replay: string[]; token: string; device: string } | { ok: false };
 
 /** Called when a device did not come back within its grace period. */
 export type GraceExpired = (userID: string, device: string) => void;
@@ -120,7 +127,7 @@ export class SessionRegistry implements Delivery {
     if (!p) return { ok: false };
     if (lastSeq > p.seq) return { ok: false };
     this.prune(p, Date.now());
-    const first = p.backlog[0]?.frame.seq ?? p.seq + 1;
+    const first = p.backlog[0]?.seq ?? p.seq + 1;
     if (lastSeq + 1 < first) return { ok: false }; // frames were dropped from the backlog: cannot replay exactly
     if (p.graceTimer) clearTimeout(p.graceTimer);
     p.graceTimer = undefined;
@@ -135,7 +142,7 @@ export class SessionRegistry implements Delivery {
       old.device = null;
       old.close(1000, 'resumed on another connection');
     }
-    return { ok: true, replay: p.backlog.filter((b) => b.frame.seq > lastSeq).map((b) => b.frame), token, device: p.device };
+    return { ok: true, replay: p.backlog.filter((b) => b.seq > lastSeq).map((b) => b.json), token, device: p.device };
   }
 
   /**
@@ -164,20 +171,23 @@ export class SessionRegistry implements Delivery {
     const list = this.byUser.get(userID);
     if (!list) return false;
     let sent = false;
+    // Serialized once for all devices: each copy only gets its own `seq` appended.
+    let head: string | undefined;
     for (const p of list) {
       if (target?.only !== undefined && p.device !== target.only) continue;
       if (target?.except !== undefined && p.device === target.except) continue;
       sent = true;
-      const sequenced = { ...frame, seq: ++p.seq };
+      head ??= JSON.stringify(frame).slice(0, -1);
+      const seq = ++p.seq;
       const now = Date.now();
-      const entry = { at: now, frame: sequenced };
+      const entry: BacklogEntry = { at: now, seq, json: `${head},"seq":${seq}}` };
       p.backlog.push(entry);
       this.prune(p, now);
       if (this.observer) {
         this.observer.backlogAdded(userID, p.device, entry);
         this.observer.presenceChanged(userID);
       }
-      p.conn?.send(sequenced);
+      p.conn?.sendJson(entry.json);
     }
     return sent;
   }

@@ -38,11 +38,15 @@ export class Session implements Conn {
    */
   private forwarded = 0;
   private acked = 0;
-  private held: { after: number; frame: ServerFrame }[] = [];
+  private held: { after: number; json: string }[] = [];
 
   send(frame: ServerFrame): void {
-    if (this.forwarded > this.acked && this.held.length < MAX_HELD) this.held.push({ after: this.forwarded, frame });
-    else this.write(frame); // in order, or (call core away for long, queue full) at least not hoarded
+    this.sendJson(JSON.stringify(frame));
+  }
+
+  sendJson(json: string): void {
+    if (this.forwarded > this.acked && this.held.length < MAX_HELD) this.held.push({ after: this.forwarded, json });
+    else this.writeJson(json); // in order, or (call core away for long, queue full) at least not hoarded
   }
 
   /** A message went to the call core on another node; returns its number. */
@@ -54,7 +58,7 @@ export class Session implements Conn {
   acknowledge(q: number): void {
     if (q <= this.acked) return;
     this.acked = q;
-    while (this.held.length > 0 && this.held[0]!.after <= this.acked) this.write(this.held.shift()!.frame);
+    while (this.held.length > 0 && this.held[0]!.after <= this.acked) this.writeJson(this.held.shift()!.json);
   }
 
   /**
@@ -63,9 +67,14 @@ export class Session implements Conn {
    * pass leaves in one write (in the order sent) instead of one system call each.
    */
   write(frame: ServerFrame): void {
+    this.writeJson(JSON.stringify(frame));
+  }
+
+  /** {@link write} for a frame already serialized. */
+  writeJson(json: string): void {
     if (this.closed || this.socket.readyState !== 1) return;
     if (!this.corked) corkForThisPass(this);
-    this.socket.send(JSON.stringify(frame));
+    this.socket.send(json);
   }
 
   /** Corked by {@link corkForThisPass} until the end of the current event-loop pass. */
@@ -127,7 +136,7 @@ export class Session implements Conn {
   /** Closes the socket after flushing what was queued (the kicked/sigExpired frame in particular). */
   close(code = 1000, reason = ''): void {
     if (this.closed) return;
-    for (const h of this.held.splice(0)) this.write(h.frame);
+    for (const h of this.held.splice(0)) this.writeJson(h.json);
     this.closed = true;
     this.clearSigExpiry();
     this.socket.close(code, reason);

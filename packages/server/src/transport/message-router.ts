@@ -141,7 +141,7 @@ export class MessageRouter implements CoreLink {
       if (r.ok) {
         const result: LoginResult = { userID, serverTime: Date.now(), sigExpiresAt: expiresAt, iceServers: this.d.iceServers(userID), resumeToken: r.token, resumed: true };
         session.reply(rid, result);
-        for (const f of r.replay) session.send(f);
+        for (const json of r.replay) session.sendJson(json);
         log.info({ event: 'session.resumed', userID, session: session.id, replayed: r.replay.length }, 'session resumed');
         return;
       }
