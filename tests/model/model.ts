@@ -532,19 +532,21 @@ export class Model {
       this.end(call, 'cancelled');
       return;
     }
+    // A leave that ends the call is told in the `ended` frame (leftUserID), not in a `left` first.
+    if (!this.canGoOn(call)) return this.end(call, reason, m.user);
     this.notifyJoined(call, { t: 'left', inviteID: call.inviteID, userID: m.user });
-    this.settle(call, reason);
   }
 
   private settle(call: MCall, reason: string): void {
-    if (call.endedAt !== null) return;
-    const joined = this.inState(call, 'joined').length;
-    if (joined >= 2) return;
-    if (joined === 1 && call.connectedAt === null && this.inState(call, 'ringing').length > 0) return;
-    this.end(call, reason);
+    if (call.endedAt === null && !this.canGoOn(call)) this.end(call, reason);
   }
 
-  private end(call: MCall, reason: string): void {
+  private canGoOn(call: MCall): boolean {
+    const joined = this.inState(call, 'joined').length;
+    return joined >= 2 || (joined === 1 && call.connectedAt === null && this.inState(call, 'ringing').length > 0);
+  }
+
+  private end(call: MCall, reason: string, leftUserID?: string): void {
     if (call.endedAt !== null) return;
     call.endedAt = this.s.now;
     call.endReason = reason;
@@ -564,6 +566,7 @@ export class Model {
           connected: call.connectedAt !== null,
           duration,
           reason,
+          ...(leftUserID !== undefined && { leftUserID }),
         });
       } else continue;
       if (this.s.active[m.user] === call.key) delete this.s.active[m.user];

@@ -98,6 +98,12 @@ export interface EndedFrame {
   /** Seconds from the first accept to the end; 0 if never connected. */
   duration: number;
   reason: EndReason;
+  /**
+   * Set when the call ended because this participant left (the last other one in it): the
+   * client reports them leaving (USER_LEAVE) before the end, as if a `left` frame had come
+   * first. One frame instead of two on every 1:1 hang-up.
+   */
+  leftUserID?: string;
 }
 
 export interface RelayFrame { t: 'relay'; inviteID: string; from: string; payload: RelayPayload }

@@ -353,12 +353,8 @@ export class CallController {
           emit(TUICallEvent.onUserNoResponse, { userID, userId: userID, userIDList: f.userIDList });
         }
         return;
-      case 'left': {
-        const entered = call.peers.get(f.userID)?.entered ?? false;
-        this.dropPeer(call, f.userID);
-        if (entered) emit(EVENT.USER_LEAVE, { userID: f.userID, userId: f.userID });
-        return;
-      }
+      case 'left':
+        return this.peerLeft(call, f.userID);
       case 'media': {
         const peer = call.peers.get(f.userID);
         if (!peer) return;
@@ -382,6 +378,8 @@ export class CallController {
         } else call.media.handleRelay(f.from, f.payload);
         return;
       case 'ended':
+        // The last other participant leaving ended the call: USER_LEAVE first, as in a group call.
+        if (f.leftUserID !== undefined) this.peerLeft(call, f.leftUserID);
         this.finish(call, { duration: f.duration, reason: f.reason });
         return;
       case 'cancelled':
@@ -416,6 +414,12 @@ export class CallController {
   }
 
   // ---- internals ----
+
+  private peerLeft(call: ActiveCall, userID: string): void {
+    const entered = call.peers.get(userID)?.entered ?? false;
+    this.dropPeer(call, userID);
+    if (entered) this.d.emit(EVENT.USER_LEAVE, { userID, userId: userID });
+  }
 
   /** A method, not an inline comparison: TypeScript would keep an earlier narrowing of `current`. */
   private isCurrent(call: ActiveCall): boolean {

@@ -1,4 +1,4 @@
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import {
@@ -15,6 +15,7 @@ import { ProtocolError, refuse } from '../errors.js';
 import type { GroupStore } from '../groups/group-store.js';
 import type { Delivery } from '../sessions/session-registry.js';
 import { Call, type CallSnapshot, type Member, type MemberState } from './call.js';
+import { newInviteID } from './invite-id.js';
 
 /**
  * What the engine reports as calls move, for call records and metrics. Listeners run
@@ -131,7 +132,7 @@ export class CallEngine {
     if (msg.groupID !== undefined) this.checkGroup(msg.groupID, [sponsor, ...invitees]);
     const now = this.clock.now();
     const call = new Call(
-      randomUUID(),
+      newInviteID(),
       randomInt(1, 2 ** 31 - 1),
       msg.callType,
       sponsor,
@@ -549,8 +550,9 @@ export class CallEngine {
     this.setState(call, member, 'left');
     this.activeCall.delete(member.userID);
     this.log.info({ event: 'call.left', inviteID: call.inviteID, userID: member.userID, reason }, 'participant left');
+    // Leaving ends the call: the one left hears both in its `ended` frame (leftUserID).
+    if (!this.canGoOn(call)) return this.end(call, reason, member.userID);
     this.notifyJoined(call, { t: 'left', inviteID: call.inviteID, userID: member.userID });
-    this.settle(call, reason === 'hangup' ? 'hangup' : reason);
   }
 
   /**
@@ -559,14 +561,16 @@ export class CallEngine {
    * (invitees still ringing then get `cancelled`).
    */
   private settle(call: Call, reason: EndReason): void {
-    if (call.ended) return;
-    const joined = call.inState('joined').length;
-    if (joined >= 2) return;
-    if (joined === 1 && call.connectedAt === undefined && call.inState('ringing').length > 0) return;
-    this.end(call, reason);
+    if (!call.ended && !this.canGoOn(call)) this.end(call, reason);
   }
 
-  private end(call: Call, reason: EndReason): void {
+  private canGoOn(call: Call): boolean {
+    const joined = call.inState('joined').length;
+    return joined >= 2 || (joined === 1 && call.connectedAt === undefined && call.inState('ringing').length > 0);
+  }
+
+  /** `leftUserID`: the participant whose leaving ends the call (told in the same frame). */
+  private end(call: Call, reason: EndReason, leftUserID?: string): void {
     if (call.ended) return;
     call.endedAt = this.clock.now();
     for (const t of call.takeAllTimers()) this.clock.clearTimeout(t);
@@ -585,6 +589,7 @@ export class CallEngine {
           connected: call.connectedAt !== undefined,
           duration,
           reason,
+          ...(leftUserID !== undefined && { leftUserID }),
         });
       } else continue;
       if (this.activeCall.get(m.userID) === call) this.activeCall.delete(m.userID);
@@ -592,7 +597,8 @@ export class CallEngine {
     this.calls.delete(call.inviteID);
     this.byRoom.delete(call.roomID);
     this.rememberEnded(call);
-    this.log.info(
+    // Built only when logged: the outcomes object is the costliest log line of a call.
+    if (this.log.isLevelEnabled('info')) this.log.info(
       {
         event: 'call.ended',
         inviteID: call.inviteID,
