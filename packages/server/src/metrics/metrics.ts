@@ -40,9 +40,15 @@ export class ServerMetrics {
   private readonly ringingSince = new WeakMap<Member, number>();
   /** The invitation being processed right now: INVITED frames for it measure setup latency. */
   private pendingInvite: { inviteID: string; start: number } | null = null;
-  private readonly invitations: Counter<'outcome'>;
-  private readonly callsEnded: Counter<'reason'>;
-  private readonly callsCreated: Counter;
+  /**
+   * Counted with a plain increment as calls move and handed to prom-client only when scraped:
+   * a labelled `Counter.inc` hashes its labels on every call, on the signaling hot path.
+   */
+  private readonly counts = {
+    created: 0,
+    invitations: new Map<string, number>(INVITATION_OUTCOMES.map((o) => [o, 0])),
+    ended: new Map<string, number>(END_REASONS.map((r) => [r, 0])),
+  };
   private readonly setup: Histogram;
   private readonly ringing: Histogram;
   private readonly errors: Counter<'code' | 'name'>;
@@ -79,16 +85,36 @@ export class ServerMetrics {
         this.set({ state: 'connected' }, connected);
       },
     });
-    this.callsCreated = new Counter({ name: 'opencall_calls_created_total', help: 'Calls started (invitations sent).', registers });
-    this.invitations = new Counter({
+    const counts = this.counts;
+    new Counter({
+      name: 'opencall_calls_created_total',
+      help: 'Calls started (invitations sent).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(counts.created);
+      },
+    });
+    new Counter({
       name: 'opencall_invitations_total',
       help: 'Invitations by outcome, one per invitee: accepted, rejected, busy (line busy or declined as busy), no_answer (timed out), cancelled (caller hung up or the call ended while it rang).',
       labelNames: ['outcome'],
       registers,
+      collect() {
+        this.reset();
+        for (const [outcome, n] of counts.invitations) this.inc({ outcome }, n);
+      },
     });
-    for (const outcome of INVITATION_OUTCOMES) this.invitations.inc({ outcome }, 0);
-    this.callsEnded = new Counter({ name: 'opencall_calls_ended_total', help: 'Calls ended, by reason.', labelNames: ['reason'], registers });
-    for (const reason of END_REASONS) this.callsEnded.inc({ reason }, 0);
+    new Counter({
+      name: 'opencall_calls_ended_total',
+      help: 'Calls ended, by reason.',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of counts.ended) this.inc({ reason }, n);
+      },
+    });
     this.setup = new Histogram({
       name: 'opencall_call_setup_seconds',
       help: "Server time from taking an invitation to handing the invitee its INVITED frame (per online invitee).",
@@ -113,7 +139,7 @@ export class ServerMetrics {
   attach(engine: CallEngine): void {
     engine.events.on('callCreated', (call) => {
       this.liveCalls.add(call);
-      this.callsCreated.inc();
+      this.counts.created++;
       // The engine runs an invitation synchronously; the slot is cleared once that step is over.
       const pending = { inviteID: call.inviteID, start: performance.now() };
       this.pendingInvite = pending;
@@ -124,7 +150,7 @@ export class ServerMetrics {
     engine.events.on('memberChanged', (_call, member, from) => this.memberChanged(member, from));
     engine.events.on('callEnded', (call, reason) => {
       this.liveCalls.delete(call);
-      this.callsEnded.inc({ reason });
+      this.count(this.counts.ended, reason);
     });
   }
 
@@ -155,19 +181,23 @@ export class ServerMetrics {
     return { contentType: this.registry.contentType, body: await registry.metrics() };
   }
 
+  private count(m: Map<string, number>, key: string): void {
+    m.set(key, (m.get(key) ?? 0) + 1);
+  }
+
   private memberChanged(member: Member, from: Member['state'] | null): void {
     // Batch -1: the caller, or someone joining a group call uninvited: not an invitation.
     if (member.batch < 0) return;
     const to = member.state;
     if (from === null) {
       if (to === 'ringing') this.ringingSince.set(member, performance.now());
-      else if (to === 'busy') this.invitations.inc({ outcome: 'busy' });
+      else if (to === 'busy') this.count(this.counts.invitations, 'busy');
       return;
     }
     if (from !== 'ringing') return;
     switch (to) {
       case 'joined': {
-        this.invitations.inc({ outcome: 'accepted' });
+        this.count(this.counts.invitations, 'accepted');
         const since = this.ringingSince.get(member);
         if (since !== undefined) this.ringing.observe((performance.now() - since) / 1000);
         return;
@@ -176,7 +206,7 @@ export class ServerMetrics {
       case 'busy':
       case 'no_answer':
       case 'cancelled':
-        this.invitations.inc({ outcome: to });
+        this.count(this.counts.invitations, to);
         return;
     }
   }
