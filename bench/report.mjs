@@ -1,10 +1,20 @@
 /**
  * Renders docs/benchmarks.md from bench/results/latest.json (bench/run.mjs calls it; also
- * `node bench/report.mjs` re-renders the last results without measuring again).
+ * `node bench/report.mjs` re-renders the last results without measuring again), plus
+ * bench/results/sfu-capacity*.json for section d.
+ *
+ *   node bench/report.mjs [--out <file>]   (default: the --out of the run that wrote latest.json,
+ *                                           docs/benchmarks.md unless that run said otherwise;
+ *                                           a relative path is taken from the repository root)
+ *
+ * Conclusions (met / not met, what costs what) are derived from the stored numbers; statements
+ * about the server as it is today say so. Hand-written passages (measurements of other runs,
+ * history of changes) live in bench/notes/*.md and are included as written at fixed places (see
+ * notes()), so that re-rendering never loses them.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { fmt, median, root } from './lib.mjs';
+import { fmt, median, parseArgs, root } from './lib.mjs';
 import { renderSfuSection, sfuSummaryRow } from './sfu-capacity.mjs';
 
 /** Section d comes from the SFU capacity searches' own results (bench/sfu-capacity.mjs; `npm run bench -- --sfu` runs the main one too). */
@@ -20,8 +30,47 @@ const row = (cells) => `| ${cells.join(' | ')} |`;
 const numeric = (c) => c === '' || /^(\*\*)?[-–\d.,]+/.test(String(c));
 const table = (head, rows) => [row(head), row(head.map((_, i) => (i > 0 && rows.every((r) => numeric(r[i])) ? '---:' : '---'))), ...rows.map(row)].join('\n');
 const yes = (ok) => (ok ? '**met**' : '**not met**');
+/** '78–88' for a few ms values, '78' when they round to the same. */
+function span(values) {
+  const v = values.filter(Number.isFinite).map(Math.round);
+  if (!v.length) return '–';
+  const lo = Math.min(...v);
+  const hi = Math.max(...v);
+  return lo === hi ? `${lo}` : `${lo}–${hi}`;
+}
 
-function signalingSection(s) {
+/**
+ * Hand-written notes, included as written: bench/notes/summary.md under the summary table,
+ * signaling.md, media.md and sfu.md at the end of sections a, b and d. They hold what no stored
+ * JSON can regenerate (runs of the standalone benches, before/after tables, ideas tried), each
+ * with its own date and commit.
+ */
+function notes(name) {
+  const f = root(`bench/notes/${name}.md`);
+  return existsSync(f) ? readFileSync(f, 'utf8').trim() : '';
+}
+/** A section's notes under a heading that says where they come from ('' without notes). */
+function notesBlock(name) {
+  const text = notes(name);
+  if (!text) return '';
+  return `### Changes measured along the way
+
+*Hand-written notes from \`bench/notes/${name}.md\`, included as written: measurements of other runs
+than the one above, each with its date and commit; \`bench/report.mjs\` does not regenerate them.*
+
+${text}
+`;
+}
+
+/** Sum of the perf shares of the categories whose names start with one of `prefixes`, as µs per setup of that run. */
+function perfUs(perf, label, ...prefixes) {
+  const p = perf[label];
+  if (!p) return NaN;
+  const cats = p.categories.filter((c) => c.samples && prefixes.some((x) => c.name.startsWith(x)));
+  return cats.length ? (cats.reduce((a, c) => a + c.pct, 0) / 100) * p.measured?.serverCpuUsPerSetup : NaN;
+}
+
+function signalingSection(s, mc) {
   const of = (label) => s.rounds.filter((r) => (r.label ?? r.kind) === label);
   const oc = of('opencall');
   const bare = of('bare');
@@ -34,9 +83,34 @@ function signalingSection(s) {
   const ocCpu = sat(oc, (m) => m.serverCpuUsPerSetup);
   const bareCpu = sat(bare, (m) => m.serverCpuUsPerSetup);
   const memCpu = sat(mem, (m) => m.serverCpuUsPerSetup);
+  // The main (event-loop) thread alone; runs older than these fields show '–'.
+  const mainUs = (rs) => sat(rs, (m) => m.serverMainCpuUsPerSetup);
+  const mainPct = (rs) => sat(rs, (m) => m.serverMainCpuPct);
+  const ocMain = mainUs(oc);
+  const hasMain = Number.isFinite(ocMain);
   const ratio = ocRate / bareRate;
   const bareClient = sat(bare, (m) => m.clientCpuPct);
   const m0 = oc[0]?.saturated.measured;
+  const nRounds = new Set(s.rounds.map((r) => r.round)).size;
+  const times = (a, b) => (Number.isFinite(a / b) ? `${fmt.x(a / b, 1)}× more` : '');
+  // Frames the load client got besides the 6 it waits for per setup (it counts them over the
+  // warm-up too, which the setup count leaves out: hence "about").
+  const extra = {};
+  let measuredSetups = 0;
+  for (const r of oc) {
+    for (const [k, v] of Object.entries(r.saturated.extraFrames ?? {})) extra[k] = (extra[k] ?? 0) + v;
+    measuredSetups += r.saturated.setupsDone ?? 0;
+  }
+  const extraPerSetup = Object.values(extra).reduce((a, b) => a + b, 0) / measuredSetups;
+  let frames = '';
+  if (Number.isFinite(extraPerSetup)) {
+    frames = extraPerSetup < 0.05
+      ? 'OpenCall sent the load client the same 6 frames per setup as the relay (no other frame arrived).'
+      : `Besides the 6 frames per setup the load client waits for, OpenCall sent it ${Object.entries(extra).map(([k, v]) => `${fmt.int(v)} \`${k}\``).join(', ')}
+frames (over ${fmt.int(measuredSetups)} measured setups and their warm-up): about ${6 + Math.round(extraPerSetup)} frames per setup against the relay's 6.${extra.left ? `
+That \`left\` before \`ended\` is what this build sent; the server now tells the remaining party of a 1:1 call
+in its \`ended\` frame (\`leftUserID\`), with no \`left\` before it (docs/protocol.md): 6 frames, as the relay sends.` : ''}`;
+  }
   const out = [];
   out.push(`## a. Signaling: call setups, OpenCall server vs a bare \`ws\` relay
 
@@ -48,7 +122,8 @@ ${m0?.setupsPerPair ?? '?'} call setups back to back, all pairs at once (after 5
 (the two users of a pair swap roles at each setup). *Setup latency* is invite sent → \`accepted\`
 received by the caller; *cycle* adds the hang-up until the callee has \`ended\`. "One pair alone"
 is a separate run of 300 setups by a single pair on the same server (latency without queueing).
-Server CPU is read from \`/proc/<pid>/stat\` over the measured phase only. Before each measurement
+Server CPU is read over the measured phase only, from \`/proc/<pid>/stat\` (the whole process: every
+thread) and \`/proc/<pid>/task/<pid>/stat\` (its main thread alone). Before each measurement
 the bench waits (up to 60 s) for the machine to be quiet; "other load" is the CPU that anything
 else on the machine used during the measurement (percent of one core).
 
@@ -56,15 +131,19 @@ else on the machine used during the measurement (percent of one core).
   \`OPENCALL_SDKAPPID\`, \`OPENCALL_LOG_LEVEL=warn\`, \`OPENCALL_DATA_DIR=<temp dir>\`: the production
   configuration, call records in an SQLite file (the default).
 - **OpenCall, records in memory**: the same with \`OPENCALL_DATA_DIR=""\` (SQLite \`:memory:\`), to
-  separate the cost of the record file.
+  separate the cost of the record file. Since the writer thread (d7058a8) a file's records are
+  committed on another thread while \`:memory:\` ones (one connection) still are on the main thread,
+  so for such builds the difference prices the file and where it is committed together.
 - **Bare relay**: \`bench/signaling/bare-relay.mjs\`: \`ws\` + \`JSON.parse\` + a Map, the same frames,
   no auth check, no validation, no rate limit, no state machine, no records, no logs.
 
-**Result** (medians of ${s.rounds.length / 3} interleaved rounds):
+**Result** (medians of ${nRounds} interleaved round${nRounds === 1 ? '' : 's'}):
 
 ${table(['', 'OpenCall', 'OpenCall, records in memory', 'bare ws relay', 'OpenCall / bare'], [
   ['setups/s', `**${fmt.int(ocRate)}**`, fmt.int(memRate), fmt.int(bareRate), `**${fmt.x(ratio)}**`],
-  ['server CPU per setup (µs)', fmt.int(ocCpu), fmt.int(memCpu), fmt.int(bareCpu), `${fmt.x(ocCpu / bareCpu, 1)}× more`],
+  ['server CPU per setup, whole process (µs)', fmt.int(ocCpu), fmt.int(memCpu), fmt.int(bareCpu), times(ocCpu, bareCpu)],
+  ['main thread µs/setup', fmt.int(ocMain), fmt.int(mainUs(mem)), fmt.int(mainUs(bare)), times(ocMain, mainUs(bare))],
+  ['main thread busy (% of one core)', fmt.pct(mainPct(oc)), fmt.pct(mainPct(mem)), fmt.pct(mainPct(bare)), ''],
   ['setup latency under load, p50 / p99 (ms)', `${fmt.ms(sat(oc, (m) => m.setupMs.p50))} / ${fmt.ms(sat(oc, (m) => m.setupMs.p99))}`, `${fmt.ms(sat(mem, (m) => m.setupMs.p50))} / ${fmt.ms(sat(mem, (m) => m.setupMs.p99))}`, `${fmt.ms(sat(bare, (m) => m.setupMs.p50))} / ${fmt.ms(sat(bare, (m) => m.setupMs.p99))}`, ''],
   ['setup latency, one pair alone, p50 / p99 (ms)', `${fmt.ms(idle(oc, (m) => m.setupMs.p50), 2)} / ${fmt.ms(idle(oc, (m) => m.setupMs.p99), 2)}`, '', `${fmt.ms(idle(bare, (m) => m.setupMs.p50), 2)} / ${fmt.ms(idle(bare, (m) => m.setupMs.p99), 2)}`, ''],
   ['full cycle incl. hang-up, one pair alone, p50 (ms)', fmt.ms(idle(oc, (m) => m.cycleMs.p50), 2), '', fmt.ms(idle(bare, (m) => m.cycleMs.p50), 2), ''],
@@ -73,21 +152,27 @@ ${table(['', 'OpenCall', 'OpenCall, records in memory', 'bare ws relay', 'OpenCa
 
 Target: OpenCall ≥ 0.5 × the bare relay's setups/s — ${yes(ratio >= 0.5)} (${fmt.x(ratio)}).
 ${bareClient > 75 ? `In the bare-relay runs the load client itself used ${fmt.pct(bareClient)} of a core (it parses 6 frames and sends 3 per
-setup, the relay 3 and 6): the relay's real ceiling is higher than shown, so this ratio flatters OpenCall.
-The CPU per setup (${fmt.x(ocCpu / bareCpu, 1)}×) does not depend on the client.` : ''}
+setup, the relay 3 and 6): the client may have been the relay's limit, whose real ceiling would then be
+higher than shown, and this ratio would flatter OpenCall. The CPU per setup (${fmt.x(ocCpu / bareCpu, 1)}×) depends much less on the client.
+` : ''}
+The main thread runs the server's event loop (every frame is read, validated, handled and written
+there), so it is what limits throughput; the whole-process figure also counts the other threads
+(the records writer, GC and JIT helpers), which run on the other core${mc?.nproc > 2 ? 's' : ''}. ${hasMain
+  ? `Here OpenCall's main thread used ${fmt.int(ocMain)} of the process's ${fmt.int(ocCpu)} µs per setup, ${fmt.pct(mainPct(oc))} of one core.`
+  : 'This run predates the main-thread measurement (shown as "–").'}
 
 All runs:
 
-${table(['round', 'server', 'setups', 'setups/s', 'p50 ms', 'p99 ms', 'server CPU', 'µs CPU/setup (of which sys)', 'server RSS MiB', 'client CPU', 'other load', 'errors'], s.rounds.map((r) => {
+${table(['round', 'server', 'setups', 'setups/s', 'p50 ms', 'p99 ms', 'server CPU', 'µs CPU/setup (of which sys)', 'main thread µs/setup (% of a core)', 'server RSS MiB', 'client CPU', 'other load', 'errors'], s.rounds.map((r) => {
   const m = r.saturated.measured;
   const errs = Object.entries(r.saturated.errors ?? {}).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
-  return [r.round, r.label ?? r.kind, fmt.int(m.setups), fmt.int(m.setupsPerSec), fmt.ms(m.setupMs.p50), fmt.ms(m.setupMs.p99), fmt.pct(m.serverCpuPct), `${fmt.int(m.serverCpuUsPerSetup)} (${fmt.int(m.serverSysUsPerSetup)})`, fmt.mib(m.serverRssBytes), fmt.pct(m.clientCpuPct), fmt.pct(Math.max(0, m.otherCpuPct)), errs];
+  const main = Number.isFinite(m.serverMainCpuUsPerSetup) ? `${fmt.int(m.serverMainCpuUsPerSetup)} (${fmt.pct(m.serverMainCpuPct)})` : '–';
+  return [r.round, r.label ?? r.kind, fmt.int(m.setups), fmt.int(m.setupsPerSec), fmt.ms(m.setupMs.p50), fmt.ms(m.setupMs.p99), fmt.pct(m.serverCpuPct), `${fmt.int(m.serverCpuUsPerSetup)} (${fmt.int(m.serverSysUsPerSetup)})`, main, fmt.mib(m.serverRssBytes), fmt.pct(m.clientCpuPct), fmt.pct(Math.max(0, m.otherCpuPct)), errs];
 }))}
-
-OpenCall also sends the callee a \`left\` frame before \`ended\` (7 frames per setup against the relay's 6).
-`);
+${frames ? `\n${frames}\n` : ''}`);
 
   const perf = s.perf ?? {};
+  if (Object.keys(perf).length || s.profiled?.profile) out.push("### Where the server's CPU goes\n");
   if (Object.keys(perf).length) {
     const labels = ['opencall', 'opencall-memory-records', 'bare'].filter((l) => perf[l]);
     const names = [...new Set(labels.flatMap((l) => perf[l].categories.map((c) => c.name)))];
@@ -98,9 +183,7 @@ OpenCall also sends the callee a \`left\` frame before \`ended\` (7 frames per s
         return c && c.samples ? `${c.pct.toFixed(1)}% ≈ ${fmt.int((c.pct / 100) * cpuOf(l))} µs` : '–';
       })])
       .filter((r) => r.slice(1).some((x) => x !== '–'));
-    out.push(`### Where the server's CPU goes
-
-**On-CPU profile** (\`perf record -e cpu-clock -g -p <server>\` during the same saturated load, node
+    out.push(`**On-CPU profile** (\`perf record -e cpu-clock -g -p <server>\` during the same saturated load, node
 started with \`--perf-basic-prof\`; all threads of the server, kernel included; each sample is
 charged to the first recognisable frame from the leaf up — \`bench/signaling/perf-categories.mjs\`).
 Recorded over the measured phase only (after logins and warm-up); µs are the share × that run's
@@ -110,37 +193,61 @@ ${table(['category', ...labels.map((l) => `${l === 'opencall' ? 'OpenCall' : l =
 `);
   }
   const p = s.profiled?.profile;
+  // --cpu-prof writes one file per thread (the records writer has its own) and run.mjs keeps the
+  // first it finds: only call it the main thread's when the gateway's or sessions' code is in it.
+  const mainProfile = !!p && p.origins.some((o) => /transport\/ws-gateway|sessions\/session/.test(o.origin));
   if (p) {
     const pm = s.profiled.saturated.measured;
+    const has = (name) => p.functions.slice(0, 20).some((f) => f.name === name);
+    const natives = [
+      has('sqliteTransaction') && '`sqliteTransaction` below is the native SQLite transaction (statements + COMMIT + WAL write)',
+      has('writev') && `\`writev\` the socket write syscall, which on this ${mc?.nproc ?? '?'}-core machine also collects time spent waiting for a core after waking the client`,
+    ].filter(Boolean);
     out.push(`**V8 CPU profile** (\`node --cpu-prof packages/server/dist/bin.js\`, same load: ${fmt.int(pm?.setups)} setups at
 ${fmt.int(pm?.setupsPerSec)} setups/s under the profiler; whole process life; kept in \`${p.file}\` — open it in
 Chrome DevTools → Performance, or \`node bench/signaling/profile-top.mjs ${p.file}\`). V8 samples
-*wall time* on the main thread, and a call into native code (better-sqlite3, a socket write) is
-charged to the JS function or native binding that made it: \`sqliteTransaction\` below is the
-native SQLite transaction (statements + COMMIT + WAL write), \`writev\` the socket write syscall,
-which on this 2-core machine also collects time spent waiting for a core after waking the client.
-Self time, busy ${fmt.int(p.busyMs)} ms:
+*wall time* on the thread it profiles, and a call into native code (better-sqlite3, a socket write) is
+charged to the JS function or native binding that made it${natives.length ? `: ${natives.join('; ')}` : ''}.
+${mainProfile ? `This is the main thread's profile. Self time, busy ${fmt.int(p.busyMs)} ms:` : `**Caution:** none of the gateway's or sessions' code is in this profile, so it is probably not the main
+thread's (\`--cpu-prof\` writes one profile per thread, and the bench keeps the first file it finds).
+Self time, busy ${fmt.int(p.busyMs)} ms:`}
 
 ${table(['origin', 'self ms', 'share'], p.origins.slice(0, 12).map((x) => [x.origin === '(native/V8)' ? '(native: syscalls, V8 builtins)' : `\`${x.origin}\``, fmt.int(x.selfMs), `${x.pct.toFixed(1)}%`]))}
 
 ${table(['function (file:line)', 'self ms', 'share'], p.functions.slice(0, 20).map((f) => [`\`${f.name}\` ${f.file ? `${f.file}:${f.line}` : '(native)'}`, fmt.int(f.selfMs), `${f.pct.toFixed(1)}%`]))}
 `);
   }
+
+  // Conclusions, each from this run's numbers; what the server does today is said as such.
   const recPerf = perf.opencall?.categories.find((c) => c.name.startsWith('call records'));
+  const originPct = (re) => (p ? p.origins.filter((o) => re.test(o.origin)).reduce((a, o) => a + o.pct, 0) : NaN);
+  const sqliteOnMain = mainProfile ? originPct(/^better-sqlite3$|records\/sqlite-store\.js$/) : NaN;
+  const points = [];
+  points.push(`- **Call records.** ${recPerf?.samples ? `SQLite was ${recPerf.pct.toFixed(0)}% of the server's CPU in the on-CPU profile (all threads),
+  ≈ ${fmt.int(perfUs(perf, 'opencall', 'call records'))} µs per setup. ` : ''}With the records in memory the server needed ${fmt.int(memCpu)} µs per setup
+  instead of ${fmt.int(ocCpu)}${hasMain ? ` (main thread ${fmt.int(mainUs(mem))} instead of ${fmt.int(ocMain)})` : ''} and did ${fmt.int(memRate)} setups/s instead of ${fmt.int(ocRate)}.${Number.isFinite(sqliteOnMain) ? `
+  In the main thread's V8 profile better-sqlite3 and \`sqlite-store.js\` had ${sqliteOnMain.toFixed(1)}% of the self time:
+  ${sqliteOnMain >= 5 ? 'this build committed the records on the main thread.' : 'the commits ran on another thread.'}` : ''}
+  The server today (docs/records.md, "SQLite (default)") commits a records file on a writer thread
+  (\`worker_threads\`, its own connection): the main thread only queues the rows and posts them every
+  10 ms as one batch; a member row queued again before its batch leaves replaces the queued one;
+  inviteIDs are time-ordered (UUID v7), so new calls' rows land at the right edge of the indexes.`);
+  const sockOc = perfUs(perf, 'opencall', 'socket writes');
+  const sockBare = perfUs(perf, 'bare', 'socket writes');
+  points.push(`- **Sockets.** ${Number.isFinite(sockOc) ? `Socket writes (ws framing, writev, loopback TCP) took ≈ ${fmt.int(sockOc)} µs per setup for OpenCall and
+  ≈ ${fmt.int(sockBare)} µs for the relay in the on-CPU profile. ` : ''}Since d7058a8 the server corks each connection's socket
+  for the rest of the event-loop pass in which it gets a frame, so the frames it gets in one pass
+  leave in one write, in order.`);
+  const own = [['OpenCall\'s own code (gateway, router, engine, sessions)', 'OpenCall server code'], ['frame validation (zod)', 'schema validation'], ['metrics (prom-client)', 'metrics']]
+    .map(([what, prefix]) => [what, perfUs(perf, 'opencall', prefix)]).filter(([, us]) => Number.isFinite(us));
+  const gc = [perfUs(perf, 'opencall', 'garbage collection'), perfUs(perf, 'bare', 'garbage collection')];
+  points.push(`- **The rest.** ${own.length ? `Work the relay does not do, per setup in the on-CPU profile: ${own.map(([w, us]) => `${w} ≈ ${fmt.int(us)} µs`).join(', ')}${Number.isFinite(gc[0]) ? `;
+  garbage collection ≈ ${fmt.int(gc[0])} µs against the relay's ≈ ${fmt.int(gc[1])}` : ''}. ` : ''}OpenCall also keeps every frame it sends in a
+  per-user replay backlog (with its \`seq\`) for reconnects.${Number.isFinite(memCpu / bareCpu) ? ` With the records in memory it needed ${fmt.int(memCpu)} µs per
+  setup, ${fmt.x(memCpu / bareCpu, 1)}× the relay's ${fmt.int(bareCpu)}${memCpu > 1.2 * bareCpu ? ': without record files it would still stay above the relay' : ''}.` : ''}`);
   out.push(`### What this means
 
-- **Call records${recPerf ? `: ${recPerf.pct.toFixed(0)}% of the server's CPU` : ''}.** They are written with better-sqlite3 on the
-  signaling thread (\`packages/server/src/records/sqlite-store.ts\`, \`write\` → \`commitQueued\`):
-  every commit runs its statements, the COMMIT and the WAL file append synchronously on the event
-  loop. The same server with the records in memory needs ${fmt.int(memCpu)} µs
-  per setup instead of ${fmt.int(ocCpu)} (${fmt.int(memRate)} setups/s instead of ${fmt.int(ocRate)}). Writing from a worker thread (the
-  signaling thread only posts the rows), or bigger batches, would take most of it off the
-  signaling path; which durability promise docs/records.md keeps is the owner's decision.
-- **The rest is per-frame work the relay also does**, plus a little more: OpenCall writes 7 frames per setup
-  (the callee gets \`left\` and \`ended\`), validates every frame with zod, keeps a replay backlog per user
-  (\`session-registry.ts\` \`send\`: a copied frame with \`seq\`), counts metrics (prom-client) and builds log
-  objects. Even with no records at all it would stay above the relay's ${fmt.int(bareCpu)} µs.
-- Nothing was changed in packages/: these are findings for the server's owners.
+${points.join('\n')}
 `);
   return { text: out.join('\n'), ocRate, bareRate, ratio, ocCpu, bareCpu };
 }
@@ -212,42 +319,63 @@ ${table(['ring ms', 'against', 'callee side p50', 'caller side p50', 'both p50',
       out.push(`- ${v === 'opencall' ? 'OpenCall' : 'PeerJS'}, ring ${ring} ms: ${Object.entries(s.steps).map(([k, x]) => `${k} ${fmt.ms(x, 0)}`).join(' · ')}`);
     }
   }
+  // The ringing case is the longest ring measured (2000 ms by default).
+  const ring = Math.max(...m.rings);
+  const oc2 = ring > 0 ? by('opencall', ring) : null;
+  const pj2 = ring > 0 ? by('peerjs', ring) : null;
+  const step = (s, k) => s?.steps[k];
+  const acc = step(oc2, 'callee: accept() resolved');
   if (m.elementStartup?.n) {
+    const any = ['callee', 'caller'].map((w) => step(oc2, `${w}: first frame (any)`));
+    const lead = ['callee', 'caller'].map((w, i) => step(oc2, `${w}: first live frame`) - any[i]);
     out.push(`
 **A new \`<video>\` element.** In a running call, a fresh \`<video>\` given the remote stream that is
 already flowing presented its first frame after p50 ${fmt.ms(m.elementStartup.p50, 0)} ms, p95 ${fmt.ms(m.elementStartup.p95, 0)} ms (${m.elementStartup.n} tries,
-the last step of \`media-bench.mjs\`). With the phone ringing first this is not on OpenCall's critical
-path: the view made on USER_ENTER shows the (still black) remote video ${fmt.ms(by('opencall', m.rings[0])?.steps['callee: first frame (any)'], 0)} ms after accept().`);
+the last step of \`media-bench.mjs\`).${oc2 && lead.every(Number.isFinite) ? (lead.every((x) => x > 0)
+  ? ` With the phone ringing first this was not on OpenCall's critical
+path: the view made on USER_ENTER showed the (still black) remote video ${span(any)} ms after accept(), and the
+first live frame came ${span(lead)} ms later.`
+  : ` With the phone ringing first, the view made on USER_ENTER showed its first frame ${span(any)} ms
+after accept(), and that frame was already live: the element's start-up may be on the critical path.`) : ''}`);
   }
-  const oc2 = by('opencall', m.rings[0]);
-  const pj2 = by('peerjs', m.rings[0]);
   if (oc2 && pj2) {
+    const both = oc2.bothLive.p50;
+    const goal = 0.5 * pj2.bothLive.p50;
+    const oc0 = by('opencall', 0);
+    const pj0 = by('peerjs', 0);
+    const r0 = oc0 && pj0 ? oc0.bothLive.p50 / pj0.bothLive.p50 : NaN;
+    const r0Text = r0 <= 0.5 ? 'the goal is met' : r0 < 0.9 ? 'faster than PeerJS, short of the goal' : r0 <= 1.1 ? 'about as fast as PeerJS' : 'slower than PeerJS';
     out.push(`
-**What this means.** With the phone ringing first (ring ${m.rings[0]} ms), OpenCall's signaling after accept() takes
-about ${fmt.ms(oc2.steps['callee: accept() resolved'], 0)} ms (USER_ENTER on both sides), and the remote views show black frames at once; what is
-left, up to ${fmt.ms(oc2.bothLive.p50, 0)} ms, is Chromium turning the sending track live (\`enabled\` = true in \`LocalMedia.setLive\`) and
-the next camera frame travelling through encoder, loopback, decoder and compositor. PeerJS pays
-the same pipeline for its first frame; its own extra work after answer() (answer SDP, ICE checks,
-DTLS) is only about ${fmt.ms(pj2.steps['callee: ICE connected'], 0)} ms to ICE on loopback with host candidates, and it overlaps with the
-camera and encoder starting. So on one machine pre-connecting saves little, and the 0.5 goal cannot
-be reached through signaling: only about ${fmt.ms(oc2.steps['callee: accept() resolved'], 0)} ms of OpenCall's time after accept() is signaling.
-Where pre-connecting pays off is on real networks, where ICE and DTLS cost several round trips
-(and TURN allocations) that OpenCall has already paid while ringing; that was not measured here
-(it needs links with delay).`);
+**What this means.** With the phone ringing first (ring ${ring} ms), OpenCall's signaling after accept() took
+about ${fmt.ms(acc, 0)} ms (accept() resolved; USER_ENTER on both sides after ${span(['callee', 'caller'].map((w) => step(oc2, `${w}: USER_ENTER`)))} ms), and both sides saw each other
+after ${fmt.ms(both, 0)} ms (p50). The remainder is Chromium turning the sending track live (\`enabled\` = true in
+\`LocalMedia.setLive\`) and the next camera frame travelling through encoder, loopback, decoder and
+compositor (the go-live table below measures that part alone). PeerJS reached ICE connected after
+${fmt.ms(step(pj2, 'callee: ICE connected'), 0)} ms (loopback, host candidates) and both its sides saw each other after ${fmt.ms(pj2.bothLive.p50, 0)} ms. The goal,
+≤ 0.5 × PeerJS = ${fmt.ms(goal, 0)} ms, is ${yes(both <= goal)}${both > goal && both - acc > goal ? `; even with no signaling at all OpenCall would have taken
+${fmt.ms(both - acc, 0)} ms: what is left to gain here is in the media pipeline, not in OpenCall's signaling` : ''}.${Number.isFinite(r0) ? `
+Answering at once (ring 0) there is no ringing to pre-connect in: OpenCall took ${fmt.ms(oc0.bothLive.p50, 0)} ms, PeerJS
+${fmt.ms(pj0.bothLive.p50, 0)} ms (${fmt.x(r0)}: ${r0Text}).` : ''} Pre-connecting should pay off more on real networks, where
+ICE and DTLS cost several round trips (and TURN allocations) that OpenCall has already paid while
+ringing; that was not measured here (it needs links with delay).`);
   }
   if (goLive?.length) {
+    const g = (mode) => goLive.find((x) => x.setup === 'one page, one way' && x.fps === 15 && x.mode === mode)?.ms.p50;
+    const [en, rb, act] = [g('enabled'), g('replace-black'), g('active')];
+    const others = [['a black canvas track replaced by the camera', rb], ['re-activating a paused encoding', act]].filter(([, v]) => Number.isFinite(v));
+    const fastest = others.reduce((a, b) => (b[1] < a[1] ? b : a), ['', Infinity]);
+    const two = goLive.filter((x) => x.setup.startsWith('two pages')).map((x) => x.ms.p50);
     out.push(`
 **Going live, by mechanism** (\`bench/media/go-live.mjs\`: plain RTCPeerConnections on loopback, no SDK,
 the fake camera, the receiver's \`<video>\` playing; 1.5 s of black/no frames, then t0 = go live;
 time to the first non-black frame presented at the receiver):
 
 ${table(['setup', 'fps', 'mechanism', 'p50 ms', 'p95 ms', 'n'], goLive.map(goLiveRow))}
-
-OpenCall's mechanism is as fast as any (a paused encoder, \`active\`, is much slower: it must start
-with a key frame). One page sending one way goes live in about ${fmt.ms(goLive.find((g) => g.setup === 'one page, one way' && g.fps === 15 && g.mode === 'enabled')?.ms.p50, 0)} ms; two pages (two renderer
-processes) sending both ways, as in a call, take about twice that, and the whole call (audio too,
-both directions encoding and decoding on this 2-core machine) about ${fmt.ms(oc2?.bothLive.p50, 0)} ms: the time is CPU-bound
-media work, not waiting for OpenCall.`);
+${Number.isFinite(en) ? `
+In one page at 15 fps OpenCall's mechanism (\`track.enabled\`) went live in ${fmt.ms(en, 0)} ms (p50)${others.length ? `, ${others.map(([w, v]) => `${w} in ${fmt.ms(v, 0)} ms`).join(', ')}:
+${en <= fastest[1] * 1.15 ? "OpenCall's is as fast as the fastest" : `${fastest[0]} was faster`}` : ''}.${act > 2 * en ? ' Re-activating an\nencoding is slower probably because the encoder then has to start with a key frame.' : ''}${two.length ? ` Two pages (two renderer processes)
+sending video both ways, as in a call, took ${span(two)} ms, ${fmt.x(two.reduce((a, b) => a + b, 0) / two.length / en, 1)}× one page one way` : ''}${oc2 ? `; the whole call (audio too,
+both directions, ring ${ring} ms) took ${fmt.ms(oc2.bothLive.p50, 0)} ms, of which about ${fmt.ms(acc, 0)} ms was OpenCall's signaling after accept()` : ''}.` : ''}`);
   }
   const fails = m.results.filter((r) => r.failure);
   out.push('');
@@ -267,18 +395,6 @@ ${table(['bundle', 'min B', 'min+gzip B', 'of Tencent', 'smaller by'], z.bundles
 `;
 }
 
-const EARLIER = `### Earlier runs of this bench (same machine, same method)
-
-| run (UTC) | server | OpenCall setups/s | bare relay setups/s | ratio | OpenCall µs CPU/setup |
-|---|---|---:|---:|---:|---:|
-| 2026-11-25 05:59 | commit cfb8384 + work in progress: one SQLite commit per frame (microtask) | 1,611 | 9,414 | 0.17 | 475 |
-| 2026-11-25 06:20 | commit 36acf46, same records code | 1,330 | 7,169 | 0.19 | 499 |
-
-Another session then changed the records to commit once per event-loop pass (5cf8756, "the CPU
-profile in docs/benchmarks.md showed SQLite at 44% of the server's busy time"); the run above is
-after that change. Those two runs also had more of other people's load on the machine.
-`;
-
 /** Others rebuild packages/ while this runs (their npm test): say which builds were measured. */
 function buildNote(r) {
   const builds = [...new Set((r.signaling?.rounds ?? []).map((x) => x.builtAt).filter(Boolean))];
@@ -289,12 +405,16 @@ function buildNote(r) {
 
 export function renderReport(r) {
   const mc = r.machine;
+  const other = (r.signaling?.rounds ?? []).map((x) => x.saturated?.measured?.otherCpuPct).filter(Number.isFinite);
+  const maxOther = other.length ? Math.max(0, ...other) : NaN;
   const parts = [];
   parts.push(`# Benchmarks
 
 Generated by \`${r.command}\` (\`bench/run.mjs\`) on ${r.date.replace('T', ' ').slice(0, 19)} UTC, in ${Math.round((Date.parse(r.finished) - Date.parse(r.date)) / 1000)} s,
 at commit ${r.gitHead ?? '?'}${r.gitDirty ? ` with ${r.gitDirty} uncommitted change(s) under packages/ (work in progress of other people was measured as it was)` : ''}.
 Raw numbers: \`bench/results/latest.json\`. Issue 6; the load test is in [load.md](load.md).${buildNote(r)}
+Rendered by \`bench/report.mjs\` from the stored results; the hand-written notes of \`bench/notes/\`
+(other runs, with their dates and commits) are included as written, marked as such.
 
 | machine | |
 |---|---|
@@ -305,14 +425,12 @@ Raw numbers: \`bench/results/latest.json\`. Issue 6; the load test is in [load.m
 | Node.js | ${mc.node} |
 | Chromium | ${mc.chromium} |
 
-This is a shared 2-core VM: other people's test runs were going on at times. Every measurement
-waits for a quiet moment first (at most ${r.options?.quietWait ?? 60} s) and reports how much CPU everything else used
-meanwhile ("other load"); the signaling rounds are interleaved so both servers see the same conditions.
+This is a shared ${mc.nproc}-core VM${Number.isFinite(maxOther) ? `: during this run's signaling measurements everything else on it used up to
+${fmt.pct(maxOther)} of a core` : ''}. Every measurement waits for a quiet moment first (at most ${r.options?.quietWait ?? 60} s) and reports how
+much CPU everything else used meanwhile ("other load"); the signaling rounds are interleaved so the
+servers see similar conditions.
 `);
-  let sig;
-  if (r.signaling) {
-    sig = signalingSection(r.signaling);
-  }
+  const sig = r.signaling ? signalingSection(r.signaling, mc) : null;
   const summary = [];
   if (sig) summary.push(['signaling: setups/s, OpenCall / bare ws relay', `${fmt.int(sig.ocRate)} / ${fmt.int(sig.bareRate)} = **${fmt.x(sig.ratio)}**`, '≥ 0.5', yes(sig.ratio >= 0.5)]);
   if (r.media) {
@@ -328,35 +446,55 @@ meanwhile ("other load"); the signaling rounds are interleaved so both servers s
   }
   const sfu = sfuResults(r);
   if (sfu.main) summary.push(sfuSummaryRow(sfu.main, sfu.cheaper));
+  const later = notes('summary');
   parts.push(`## Summary
 
 ${table(['what', 'measured', 'goal', ''], summary)}
-`);
-  if (sig) parts.push(sig.text, EARLIER);
-  if (r.media) parts.push(mediaSection(r.media, r.goLive));
+${later ? `
+**Since this run** (hand-written notes from \`bench/notes/summary.md\`, included as written; not regenerated):
+
+${later}
+` : ''}`);
+  // The notes go in even when this run skipped their section: they are not this run's.
+  parts.push(sig ? sig.text : `## a. Signaling: call setups, OpenCall server vs a bare \`ws\` relay
+
+Not measured in this run (\`npm run bench\` without \`--skip-signaling\`).
+`, notesBlock('signaling'));
+  parts.push(r.media ? mediaSection(r.media, r.goLive) : `## b. 1:1 media in Chromium: answering → first remote video frame, OpenCall vs PeerJS
+
+Not measured in this run (\`npm run bench\` without \`--skip-media\`).
+`, notesBlock('media'));
   if (r.size) parts.push(sizeSection(r.size));
   parts.push(sfu.main ? renderSfuSection(sfu.main, sfu.cheaper) : `## d. Largest SFU call
 
 Not measured in this run (\`node bench/sfu-capacity.mjs\`, or \`npm run bench -- --sfu\`).
-`);
+`, notesBlock('sfu'));
   parts.push(`## Reproduce
 
 \`\`\`sh
 npm run bench                       # everything, 8–20 minutes (waits for quiet moments); rewrites this file
 npm run bench -- --quick            # a smoke run (1 round, few calls)
 npm run bench -- --skip-media       # signaling and size only
+npx tsc -b packages/protocol packages/server   # ab.mjs does not build
+node bench/signaling/ab.mjs --rounds 3 --memory --json   # signaling only: bare relay vs OpenCall (+ records in memory), interleaved; --json prints the runs (see a′)
+node bench/signaling/ab.mjs --dist packages/server/dist-before   # also another build (a copy of dist inside packages/server), as 'opencall@dist-before'
+node bench/signaling/ab.mjs --variants 'no-metrics:OPENCALL_METRICS=0'   # also OpenCall with other environment variables ('name:K=V,K=V;name2:K=V'), to price one part
 node bench/media/media-bench.mjs --calls 5 --trace --json   # media with getStats traces
 node bench/signaling/profile-top.mjs bench/results/opencall-server.cpuprofile --top 40
 node bench/sfu-capacity.mjs         # d: largest SFU call (root, janus; ≤ 10 min; writes bench/results/sfu-capacity.json)
 node bench/sfu-capacity.mjs --camera 160x120@10 --out bench/results/sfu-capacity-small.json   # d, cheaper clients
-node bench/report.mjs               # re-render this file from bench/results/latest.json (+ sfu-capacity.json)
+node bench/report.mjs               # re-render this file from bench/results/latest.json (+ sfu-capacity*.json, bench/notes/*.md)
+node bench/report.mjs --out /tmp/benchmarks.md   # the same, written elsewhere
 \`\`\`
 `);
-  return parts.join('\n');
+  return parts.filter(Boolean).join('\n');
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const o = parseArgs(process.argv.slice(2), { out: '' });
   const r = JSON.parse(readFileSync(root('bench/results/latest.json'), 'utf8'));
-  writeFileSync(root(r.options?.out ?? 'docs/benchmarks.md'), renderReport(r));
-  console.log(`wrote ${r.options?.out ?? 'docs/benchmarks.md'}`);
+  // Without --out, where the run that measured wrote (so a `--quick --out x` run stays out of docs/).
+  const out = o.out || r.options?.out || 'docs/benchmarks.md';
+  writeFileSync(root(out), renderReport(r));
+  console.log(`wrote ${out}`);
 }
