@@ -8,9 +8,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { RunningServer } from '@opencall/server';
-import { CLIENT_MESSAGE_TYPES, clientMessageSchema, ErrorCode, MAX_FRAME_BYTES } from '@opencall/protocol';
+import { CLIENT_MESSAGE_TYPES, ErrorCode, MAX_FRAME_BYTES } from '@opencall/protocol';
 import { EVENT } from '@opencall/client/node';
 import { cleanup, eventually, inbound, SDK_APP_ID, sig, sleep, startTestServer, TestClient } from './support/harness.js';
+import { gatewayVerdict, Mutator, prng, type Mix } from './fuzz/mutator.js';
 
 // ---------------------------------------------------------------------------------------------
 // Raw socket helper
@@ -747,18 +748,6 @@ describe('flood', () => {
 // Seeded fuzz
 // ---------------------------------------------------------------------------------------------
 
-/** mulberry32: small, seeded, good enough for fuzzing. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const FUZZ_SEED = Number(process.env.OPENCALL_FUZZ_SEED ?? 0x0c411);
 const FUZZ_FRAMES = 3000;
 const FUZZ_SOCKETS = 10; // 300 frames each stays inside the per-connection burst allowance (400)
@@ -766,141 +755,29 @@ const KNOWN: readonly string[] = CLIENT_MESSAGE_TYPES;
 /** Message types still being added to the protocol; covered when present. */
 const HAS_JOIN = KNOWN.includes('join');
 const HAS_ADD_INVITEES = KNOWN.includes('addInvitees');
-
-class Mutator {
-  constructor(private readonly rnd: () => number) {}
-
-  int(n: number): number {
-    return Math.floor(this.rnd() * n);
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)] as T;
-  }
-
-  chance(p: number): boolean {
-    return this.rnd() < p;
-  }
-
-  string(maxLen = 12): string {
-    const alphabet = ['a', 'b', 'Z', '0', '9', '-', '_', ' ', '"', '\\', '\n', '\u0000', 'é', '中', '😀', '{', '}', '[', ']', ':', ','];
-    let s = '';
-    for (let i = this.int(maxLen + 1); i > 0; i--) s += this.pick(alphabet);
-    return s;
-  }
-
-  value(depth = 0): unknown {
-    switch (this.int(depth > 2 ? 6 : 8)) {
-      case 0: return this.pick([0, 1, 2, 3, -1, 1.5, -0.5, 2 ** 31, 2 ** 31 + 1, 2 ** 53, 1e308, -1e308, 24 * 3600 + 1]);
-      case 1: return this.string();
-      case 2: return this.pick([true, false]);
-      case 3: return null;
-      case 4: return this.pick(['alice', 'bob', 'mallory', 'ping', 'invite', 'a'.repeat(65), '', ' ']);
-      case 5: return this.int(1000);
-      case 6: return Array.from({ length: this.int(4) }, () => this.value(depth + 1));
-      default: return Object.fromEntries(Array.from({ length: this.int(3) }, () => [this.string(5), this.value(depth + 1)]));
-    }
-  }
-
-  nested(inner: unknown, depth: number): unknown {
-    let v = inner;
-    for (let i = 0; i < depth; i++) v = this.chance(0.5) ? [v] : { a: v };
-    return v;
-  }
-
-  /** Applies 1-3 structural mutations to a copy of `msg` (recursing into nested objects sometimes). */
-  mutate(msg: Record<string, unknown>): Record<string, unknown> {
-    const out: Record<string, unknown> = structuredClone(msg);
-    for (let n = 1 + this.int(3); n > 0; n--) {
-      const keys = Object.keys(out);
-      const key = keys.length > 0 ? this.pick(keys) : 't';
-      const target = out[key];
-      switch (this.int(9)) {
-        case 0: // drop a field
-          delete out[key];
-          break;
-        case 1: // retype a field
-        case 2:
-          out[key] = this.value();
-          break;
-        case 3: // duplicate a field under another name (identity-claiming names included)
-          out[this.pick(['from', 'userID', 'sponsor', 'to', 'admin', key + '2', this.string(6)])] = target ?? this.value();
-          break;
-        case 4: // nest a field
-          out[key] = this.nested(target, 1 + this.int(this.chance(0.2) ? 1000 : 5));
-          break;
-        case 5: // another (maybe unknown) type
-          out.t = this.chance(0.7) ? this.pick(KNOWN) : this.pick(['PING', 'ping ', '', 'invited', 'res', '__proto__', this.string(8)]);
-          break;
-        case 6: // mutate inside a nested object
-          if (target && typeof target === 'object' && !Array.isArray(target)) out[key] = this.mutate(target as Record<string, unknown>);
-          else out[key] = this.value();
-          break;
-        case 7: // bad userID / string content
-          out[key] = this.pick(['has space', 'ünï', 'a'.repeat(65), '', 'bob\n', 'x'.repeat(5000)]);
-          break;
-        default: // rid games
-          out.rid = this.pick([undefined, -1, 1.5, '1', 2 ** 31 + 1, 0, null, this.int(1000)]);
-          if (out.rid === undefined) delete out.rid;
-      }
-    }
-    return out;
-  }
-
-  /** One frame derived from a valid template. */
-  frame(template: Record<string, unknown>): { data: Buffer; binary: boolean } {
-    const text = (v: unknown) => ({ data: Buffer.from(JSON.stringify(v) ?? 'null'), binary: false });
-    const r = this.rnd();
-    if (r < 0.5) return text(this.mutate(template));
-    if (r < 0.6) {
-      // duplicate keys in the text itself (JSON.parse keeps the last)
-      const json = JSON.stringify(this.chance(0.5) ? template : this.mutate(template));
-      const dup = `"${this.pick(['t', 'rid', 'inviteID', 'to', 'userID', 'from'])}":${JSON.stringify(this.value())},`;
-      return { data: Buffer.from(json.replace('{', '{' + dup)), binary: false };
-    }
-    if (r < 0.72) {
-      // truncated JSON text (at a code point boundary, so it stays valid UTF-8)
-      const chars = Array.from(JSON.stringify(this.chance(0.5) ? template : this.mutate(template)));
-      return { data: Buffer.from(chars.slice(0, this.int(chars.length)).join('')), binary: false };
-    }
-    if (r < 0.78) {
-      const bytes = Buffer.alloc(this.int(64));
-      for (let i = 0; i < bytes.length; i++) bytes[i] = this.int(256);
-      return { data: bytes, binary: true };
-    }
-    if (r < 0.84) return { data: Buffer.from(this.string(40)), binary: false };
-    if (r < 0.92) {
-      // random nesting around the whole message or a random value
-      return text(this.nested(this.chance(0.5) ? template : this.value(), 1 + this.int(this.chance(0.3) ? 1000 : 20)));
-    }
-    if (r < 0.98) return text(template);
-    // over the 64 KiB limit
-    return text({ ...template, pad: 'x'.repeat(MAX_FRAME_BYTES + this.int(10_000)) });
-  }
-}
+/**
+ * The wire fuzz's generator (fuzz/mutator.ts) with a mix of its own: more mutated frames and fewer
+ * valid ones, as every frame here is sent at once, not paced, and over half must be refused.
+ */
+const ABUSE_MIX: Mix = [
+  [0.5, 'mutated'],
+  [0.6, 'duplicate-keys'],
+  [0.72, 'truncated'],
+  [0.78, 'binary-garbage'],
+  [0.84, 'text-garbage'],
+  [0.92, 'nested'],
+  [0.98, 'out-of-order'],
+  [1, 'oversized'],
+];
 
 type Expected = { kind: 'res' | 'error'; rid?: number; code?: number; valid: boolean; shown: string };
 
 /** What the server must answer to one frame, computed independently of the server's gateway code. */
 function expectedAnswer(data: Buffer, binary: boolean): Expected {
   const shown = data.toString('utf8').slice(0, 160);
-  const refused = (code: number, rid?: number): Expected => ({ kind: rid === undefined ? 'error' : 'res', code, rid, valid: false, shown });
-  if (data.length > MAX_FRAME_BYTES) return refused(ErrorCode.FRAME_TOO_LARGE);
-  if (binary) return refused(ErrorCode.MALFORMED_FRAME);
-  let json: unknown;
-  try {
-    json = JSON.parse(data.toString('utf8'));
-  } catch {
-    return refused(ErrorCode.MALFORMED_FRAME);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) return refused(ErrorCode.INVALID_MESSAGE);
-  const r = (json as { rid?: unknown }).rid;
-  const rid = Number.isInteger(r) && (r as number) >= 0 ? (r as number) : undefined;
-  const t = (json as { t?: unknown }).t;
-  if (typeof t !== 'string' || !KNOWN.includes(t)) return refused(ErrorCode.UNKNOWN_MESSAGE, rid);
-  const parsed = clientMessageSchema.safeParse(json);
-  if (!parsed.success) return refused(ErrorCode.INVALID_MESSAGE, rid);
-  const validRid = (parsed.data as { rid?: number }).rid;
+  const v = gatewayVerdict(data, binary);
+  if (v.refused) return { kind: v.rid === undefined ? 'error' : 'res', code: v.code, rid: v.rid, valid: false, shown };
+  const validRid = v.msg.rid as number | undefined;
   // A valid message with a rid gets exactly one res (ok or not). Without a rid (relay/media), the fuzzers
   // are never parties of a call they know the inviteID of, so it always fails: exactly one error frame.
   return { kind: validRid === undefined ? 'error' : 'res', rid: validRid, valid: true, shown };
@@ -943,7 +820,7 @@ describe('seeded fuzz', () => {
       for (let n = 0; n < FUZZ_FRAMES / FUZZ_SOCKETS; n++) {
         const base: Record<string, unknown> = { ...m.pick(tpl), rid: i * 10_000 + n };
         if ((base.t === 'relay' || base.t === 'media') && m.chance(0.5)) delete base.rid;
-        sent.push(m.frame(base));
+        sent.push(m.frame(base, ABUSE_MIX));
       }
       return { f, sent, expected: sent.map((s) => expectedAnswer(s.data, s.binary)), from: f.frames.length, syncRid: 2_000_000_000 + i };
     });

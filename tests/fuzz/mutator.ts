@@ -5,8 +5,12 @@
  *
  * Text frames are always valid UTF-8 (an invalid one makes `ws` close the connection, 1007, which
  * protocol-abuse.test.ts covers separately).
+ *
+ * Shared by the wire fuzz (WIRE_MIX) and protocol-abuse.test.ts's seeded fuzz (its own mix of the
+ * same categories), together with `gatewayVerdict`, the answer a frame must get whatever the
+ * session's state.
  */
-import { CLIENT_MESSAGE_TYPES, MAX_FRAME_BYTES } from '@opencall/protocol';
+import { CLIENT_MESSAGE_TYPES, clientMessageSchema, ErrorCode, MAX_FRAME_BYTES } from '@opencall/protocol';
 
 /** mulberry32: small, seeded, good enough for fuzzing. */
 export function prng(seed: number): () => number {
@@ -123,48 +127,102 @@ export class Mutator {
     return out;
   }
 
-  /** One frame derived from a template (or from nothing). */
-  frame(template: Record<string, unknown>): Generated {
-    const text = (v: unknown, category: Category): Generated => ({ data: Buffer.from(JSON.stringify(v) ?? 'null'), binary: false, category });
+  /** One frame derived from a template (or from nothing), its category drawn from `mix`. */
+  frame(template: Record<string, unknown>, mix: Mix = WIRE_MIX): Generated {
     const r = this.rnd();
-    if (r < 0.3) return text(this.mutate(template), 'mutated');
-    if (r < 0.36) {
-      // duplicate keys in the text itself (JSON.parse keeps the last)
-      const json = JSON.stringify(this.chance(0.5) ? template : this.mutate(template));
-      const dup = `"${this.pick(['t', 'rid', 'inviteID', 'to', 'userID', 'from', 'payload'])}":${JSON.stringify(this.value())},`;
-      return { data: Buffer.from(json.replace('{', '{' + dup)), binary: false, category: 'duplicate-keys' };
+    const category = (mix.find(([upTo]) => r < upTo) ?? mix[mix.length - 1]!)[1];
+    return this.build(category, template);
+  }
+
+  /** One frame of `category`. */
+  build(category: Category, template: Record<string, unknown>): Generated {
+    const text = (v: unknown): Generated => ({ data: Buffer.from(JSON.stringify(v) ?? 'null'), binary: false, category });
+    switch (category) {
+      case 'mutated':
+        return text(this.mutate(template));
+      case 'duplicate-keys': {
+        // duplicate keys in the text itself (JSON.parse keeps the last)
+        const json = JSON.stringify(this.chance(0.5) ? template : this.mutate(template));
+        const dup = `"${this.pick(['t', 'rid', 'inviteID', 'to', 'userID', 'from', 'payload'])}":${JSON.stringify(this.value())},`;
+        return { data: Buffer.from(json.replace('{', '{' + dup)), binary: false, category };
+      }
+      case 'truncated': {
+        // truncated JSON (at a code point boundary, so it stays valid UTF-8)
+        const chars = Array.from(JSON.stringify(this.chance(0.5) ? template : this.mutate(template)));
+        return { data: Buffer.from(chars.slice(0, this.int(chars.length)).join('')), binary: false, category };
+      }
+      case 'binary-garbage': {
+        const bytes = Buffer.alloc(this.int(this.chance(0.1) ? 4096 : 64));
+        for (let i = 0; i < bytes.length; i++) bytes[i] = this.int(256);
+        // Sometimes a perfectly valid message, sent as a binary frame.
+        return { data: this.chance(0.3) ? Buffer.from(JSON.stringify(template)) : bytes, binary: true, category };
+      }
+      case 'text-garbage':
+        return { data: Buffer.from(this.string(this.chance(0.1) ? 2000 : 40)), binary: false, category };
+      case 'nested':
+        return text(this.nested(this.chance(0.5) ? template : this.value(), 1 + this.int(this.chance(0.3) ? 1000 : 20)));
+      case 'oversized':
+        // just over the 64 KiB limit (ASCII padding: bytes = characters)
+        return { data: padded(template, MAX_FRAME_BYTES + 1 + this.int(this.chance(0.5) ? 16 : 4096)), binary: false, category };
+      case 'near-limit':
+        // just under the limit: parsed, then refused by the schema (unknown field `pad`)
+        return { data: padded(template, MAX_FRAME_BYTES - this.int(64)), binary: false, category };
+      case 'not-an-object':
+        return text(this.value(3));
+      case 'out-of-order':
+        return text(template);
     }
-    if (r < 0.46) {
-      // truncated JSON (at a code point boundary, so it stays valid UTF-8)
-      const chars = Array.from(JSON.stringify(this.chance(0.5) ? template : this.mutate(template)));
-      return { data: Buffer.from(chars.slice(0, this.int(chars.length)).join('')), binary: false, category: 'truncated' };
-    }
-    if (r < 0.5) {
-      const bytes = Buffer.alloc(this.int(this.chance(0.1) ? 4096 : 64));
-      for (let i = 0; i < bytes.length; i++) bytes[i] = this.int(256);
-      // Sometimes a perfectly valid message, sent as a binary frame.
-      return { data: this.chance(0.3) ? Buffer.from(JSON.stringify(template)) : bytes, binary: true, category: 'binary-garbage' };
-    }
-    if (r < 0.55) return { data: Buffer.from(this.string(this.chance(0.1) ? 2000 : 40)), binary: false, category: 'text-garbage' };
-    if (r < 0.61) return text(this.nested(this.chance(0.5) ? template : this.value(), 1 + this.int(this.chance(0.3) ? 1000 : 20)), 'nested');
-    if (r < 0.64) {
-      // just over the 64 KiB limit (ASCII padding: bytes = characters)
-      const size = MAX_FRAME_BYTES + 1 + this.int(this.chance(0.5) ? 16 : 4096);
-      return { data: padded(template, size), binary: false, category: 'oversized' };
-    }
-    if (r < 0.66) {
-      // just under the limit: parsed, then refused by the schema (unknown field `pad`)
-      const size = MAX_FRAME_BYTES - this.int(64);
-      return { data: padded(template, size), binary: false, category: 'near-limit' };
-    }
-    if (r < 0.7) return text(this.value(3), 'not-an-object');
-    return text(template, 'out-of-order');
   }
 }
+
+/** Categories with the upper bound of their share of [0, 1), in increasing order: a frame is of the first whose bound is above a uniform draw. */
+export type Mix = readonly (readonly [upTo: number, category: Category])[];
+
+/** The wire fuzz's mix: 30 % valid frames sent at whatever time (its seeded runs are recorded in docs/model-testing.md: keep it). */
+export const WIRE_MIX: Mix = [
+  [0.3, 'mutated'],
+  [0.36, 'duplicate-keys'],
+  [0.46, 'truncated'],
+  [0.5, 'binary-garbage'],
+  [0.55, 'text-garbage'],
+  [0.61, 'nested'],
+  [0.64, 'oversized'],
+  [0.66, 'near-limit'],
+  [0.7, 'not-an-object'],
+  [1, 'out-of-order'],
+];
 
 /** `template` plus a `pad` field making the frame exactly `size` bytes. */
 function padded(template: Record<string, unknown>, size: number): Buffer {
   const base = JSON.stringify({ ...template, pad: '' });
   const missing = size - Buffer.byteLength(base);
   return Buffer.from(JSON.stringify({ ...template, pad: 'x'.repeat(Math.max(0, missing)) }));
+}
+
+/**
+ * What the server's gateway must do with a frame whatever the session's state, computed here
+ * independently of its code (size, binary, JSON, object, `t`, schema): refuse it with `code`
+ * (answered in a `res` when the frame carries a usable `rid`, else in an `error`), or pass the
+ * valid message `msg` of type `t` on to the session.
+ */
+export type GatewayVerdict = { refused: true; code: number; rid?: number } | { refused: false; t: string; msg: Record<string, any> };
+
+export function gatewayVerdict(data: Buffer, binary: boolean): GatewayVerdict {
+  const refused = (code: number, rid?: number): GatewayVerdict => ({ refused: true, code, ...(rid !== undefined && { rid }) });
+  if (data.length > MAX_FRAME_BYTES) return refused(ErrorCode.FRAME_TOO_LARGE);
+  if (binary) return refused(ErrorCode.MALFORMED_FRAME);
+  let json: unknown;
+  try {
+    json = JSON.parse(data.toString('utf8'));
+  } catch {
+    return refused(ErrorCode.MALFORMED_FRAME);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return refused(ErrorCode.INVALID_MESSAGE);
+  const r = (json as { rid?: unknown }).rid;
+  const rid = Number.isInteger(r) && (r as number) >= 0 ? (r as number) : undefined;
+  const t = (json as { t?: unknown }).t;
+  if (typeof t !== 'string' || !KNOWN.includes(t)) return refused(ErrorCode.UNKNOWN_MESSAGE, rid);
+  const parsed = clientMessageSchema.safeParse(json);
+  if (!parsed.success) return refused(ErrorCode.INVALID_MESSAGE, rid);
+  return { refused: false, t, msg: parsed.data as Record<string, any> };
 }

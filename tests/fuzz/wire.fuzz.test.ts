@@ -5,9 +5,10 @@
  * clients are in progress.
  *
  * Asserts: every frame gets exactly one answer; every bad one a refusal with the right code
- * (computed here independently of the gateway: size, binary, JSON, object, `t`, schema) or, for
- * valid frames at the wrong time, the code the state calls for; never 50000; the server stays
- * up; its memory growth is bounded; the calls in progress are untouched.
+ * (computed independently of the gateway by `gatewayVerdict` in mutator.ts: size, binary, JSON,
+ * object, `t`, schema) or, for valid frames at the wrong time, the code the state calls for;
+ * never 50000; the server stays up; its memory growth is bounded; the calls in progress are
+ * untouched.
  *
  * OPENCALL_FUZZ_FRAMES (default 30000; `npm run test:long` uses 100000) and OPENCALL_FUZZ_SEED.
  */
@@ -15,11 +16,11 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '@opencall/server';
-import { CLIENT_MESSAGE_TYPES, clientMessageSchema, ErrorCode, MAX_FRAME_BYTES } from '@opencall/protocol';
+import { ErrorCode } from '@opencall/protocol';
 import { ManualClock } from '../support/manual-clock.js';
 import { RawClient, type Frame } from '../model/raw-client.js';
 import { SDK_APP_ID, SECRET, sig } from '../model/driver.js';
-import { Mutator, prng, type Category } from './mutator.js';
+import { gatewayVerdict, Mutator, prng, type Category } from './mutator.js';
 
 const FRAMES = Number(process.env.OPENCALL_FUZZ_FRAMES ?? 30_000);
 const SEED = Number(process.env.OPENCALL_FUZZ_SEED ?? 0x5eed_f022);
@@ -27,7 +28,6 @@ const SOCKETS = 100;
 /** Client-side pacing, under the server's bucket (400 burst, 200/s; 1 token per frame + 1 per 16 KiB). */
 const PACE = { burst: 150, perSecond: 170, window: 100 };
 const BYTES_PER_TOKEN = 16 * 1024;
-const KNOWN: readonly string[] = CLIENT_MESSAGE_TYPES;
 const SYNC_RID = 2_000_000_000;
 
 /** `gc()` even without --expose-gc (a V8 flag set at run time, then fetched from a fresh context). */
@@ -55,23 +55,9 @@ type Expected =
   | { k: 'valid'; t: string; rid?: number; target: 'party' | 'other'; loginSelf: boolean };
 
 function classify(data: Buffer, binary: boolean, self: string, partyCalls: Set<string>): Expected {
-  const refused = (code: number, rid?: number): Expected => ({ k: 'exact', form: rid === undefined ? 'error' : 'res', code, ...(rid !== undefined && { rid }) });
-  if (data.length > MAX_FRAME_BYTES) return refused(ErrorCode.FRAME_TOO_LARGE);
-  if (binary) return refused(ErrorCode.MALFORMED_FRAME);
-  let json: unknown;
-  try {
-    json = JSON.parse(data.toString('utf8'));
-  } catch {
-    return refused(ErrorCode.MALFORMED_FRAME);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) return refused(ErrorCode.INVALID_MESSAGE);
-  const r = (json as { rid?: unknown }).rid;
-  const rid = Number.isInteger(r) && (r as number) >= 0 ? (r as number) : undefined;
-  const t = (json as { t?: unknown }).t;
-  if (typeof t !== 'string' || !KNOWN.includes(t)) return refused(ErrorCode.UNKNOWN_MESSAGE, rid);
-  const parsed = clientMessageSchema.safeParse(json);
-  if (!parsed.success) return refused(ErrorCode.INVALID_MESSAGE, rid);
-  const msg = parsed.data as Record<string, any>;
+  const v = gatewayVerdict(data, binary);
+  if (v.refused) return { k: 'exact', form: v.rid === undefined ? 'error' : 'res', code: v.code, ...(v.rid !== undefined && { rid: v.rid }) };
+  const { t, msg } = v;
   return {
     k: 'valid',
     t,
