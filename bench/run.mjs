@@ -119,7 +119,10 @@ if (!o.skipSignaling) {
   log('signaling profile: OpenCall under node --cpu-prof');
   const profDir = mkdtempSync(join(os.tmpdir(), 'opencall-prof-'));
   const profiled = await signalingRun('opencall', { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`], unloaded: false });
-  const profFile = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  // One file per thread (CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile): the main thread is 0;
+  // the records writer thread has its own.
+  const profFiles = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+  const profFile = profFiles.find((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f)) ?? profFiles[0];
   let profile = null;
   if (profFile) {
     mkdirSync(root('bench/results'), { recursive: true });

@@ -558,6 +558,17 @@ ${meaning}`;
 }
 
 /** Section d of docs/benchmarks.md: the main search (the tests' camera) and, if given, one with cheaper clients. */
+/**
+ * How the measured client polled stats: since 6585b39 one pair of getStats reports per client
+ * serves every remote user of a tick; the runs before read a pair per remote user.
+ */
+function sharedStats(commit) {
+  const after = commit ? spawnSync('git', ['merge-base', '--is-ancestor', '6585b39', commit], { cwd: root('.') }).status : null;
+  if (after === 0) return 'each client reads one `getStats` report of each of its connections per tick, shared by all its remote users (since 6585b39): 2·N reports per half second over all clients';
+  if (after === 1) return 'in this run, before 6585b39, each client read a report of both its connections once per remote user: 2·N·(N−1) full reports per half second over all clients';
+  return 'one `getStats` report per connection and tick since 6585b39, one per remote user before it';
+}
+
 export function renderSfuSection(r, cheaper = null) {
   const o = r.options;
   return `## d. Largest SFU call
@@ -580,8 +591,7 @@ bench itself (other people's work, and kernel time not charged to a process). Al
 
 **Caveat: this is the rig's limit, not Janus's.** The N clients run on the same 2 cores as Janus:
 N×(N−1) video decoders (and as many audio streams), N encoders, and the SDK's own stats polling (every
-500 ms each client calls \`getStats\` on both its connections once per remote user, for volume and
-network quality: 2·N·(N−1) full reports per half second over all clients). Janus forwards packets
+500 ms, for volume and network quality, ${sharedStats(r.gitHead)}). Janus forwards packets
 without decoding. When the clients use both cores, the senders' encoders and the receivers' decoders
 fall behind, the frame rate drops, and Janus has less to forward: its CPU in the saturated rows is not
 its cost at full rate.
