@@ -1,26 +1,23 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { RunningServer } from '@opencall/server';
+import { describe, expect, it } from 'vitest';
 import { EVENT } from '@opencall/client/node';
-import { cleanup, eventually, startTestServer, TestClient } from './support/harness.js';
+import { eventually, startTestServer, testBed } from './support/harness.js';
 import { watchAudio, watchChroma } from './support/media-probes.js';
 
 describe('media negotiated while ringing', () => {
-  let server: RunningServer | undefined;
-  let clients: TestClient[] = [];
-  afterEach(async () => {
-    await cleanup(server, clients);
-    clients = [];
-  });
+  const bed = testBed();
 
-  it('connects during ringing but carries only black frames and silence until accept', async () => {
-    server = await startTestServer();
-    const alice = new TestClient('alice', server);
-    const bob = new TestClient('bob', server);
-    clients = [alice, bob];
-    await alice.login();
-    await bob.login();
+  /** alice video-calls bob, and bob's phone rings. */
+  async function ringing() {
+    bed.server = await startTestServer();
+    const alice = await bed.client('alice');
+    const bob = await bed.client('bob');
     await alice.sdk.call({ userID: 'bob', type: 2 });
     await bob.waitFor(EVENT.INVITED);
+    return { alice, bob };
+  }
+
+  it('connects during ringing but carries only black frames and silence until accept', async () => {
+    const { alice, bob } = await ringing();
 
     // While ringing the connection comes up and both sides receive frames...
     let bobView: ReturnType<typeof watchChroma> | undefined;
@@ -53,14 +50,7 @@ describe('media negotiated while ringing', () => {
   });
 
   it('rejecting releases the media prepared while ringing', async () => {
-    server = await startTestServer();
-    const alice = new TestClient('alice', server);
-    const bob = new TestClient('bob', server);
-    clients = [alice, bob];
-    await alice.login();
-    await bob.login();
-    await alice.sdk.call({ userID: 'bob', type: 2 });
-    await bob.waitFor(EVENT.INVITED);
+    const { alice, bob } = await ringing();
     await eventually(() => (bob.sdk.getLocalStream()?.getTracks().length ?? 0) === 2, 'bob prepared mic and camera');
     const tracks = bob.sdk.getLocalStream()!.getTracks();
     await bob.sdk.reject();

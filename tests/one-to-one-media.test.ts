@@ -1,23 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { RunningServer } from '@opencall/server';
+import { describe, expect, it } from 'vitest';
 import { EVENT } from '@opencall/client/node';
-import { cleanup, eventually, inbound, sleep, startTestServer, TestClient } from './support/harness.js';
+import { eventually, expectMediaFlowing, inbound, sleep, startTestServer, testBed } from './support/harness.js';
 
 describe('1:1 video call with real media', () => {
-  let server: RunningServer | undefined;
-  let clients: TestClient[] = [];
-  afterEach(async () => {
-    await cleanup(server, clients);
-    clients = [];
-  });
+  const bed = testBed();
 
   it('connects, carries audio and video both ways, shows mute and camera-off, and hangs up', async () => {
-    server = await startTestServer();
-    const alice = new TestClient('alice', server);
-    const bob = new TestClient('bob', server);
-    clients = [alice, bob];
-    await alice.login();
-    await bob.login();
+    const server = (bed.server = await startTestServer());
+    const alice = await bed.client('alice');
+    const bob = await bed.client('bob');
 
     await alice.sdk.call({ userID: 'bob', type: 2 });
     const invited = await bob.waitFor(EVENT.INVITED);
@@ -32,14 +23,7 @@ describe('1:1 video call with real media', () => {
     await bob.waitFor(EVENT.USER_AUDIO_AVAILABLE, (p) => p.userID === 'alice' && p.isAudioAvailable === true);
 
     // Media flows both ways: bytes and decoded frames keep growing.
-    for (const [me, peer] of [[alice, 'bob'], [bob, 'alice']] as const) {
-      const a = await inbound(me, peer);
-      await sleep(1000);
-      const b = await inbound(me, peer);
-      expect(b.audioBytes, `${me.userID} audio from ${peer}`).toBeGreaterThan(a.audioBytes);
-      expect(b.videoBytes, `${me.userID} video from ${peer}`).toBeGreaterThan(a.videoBytes);
-      expect(b.framesDecoded - a.framesDecoded, `${me.userID} frames from ${peer}`).toBeGreaterThanOrEqual(5);
-    }
+    for (const [me, peer] of [[alice, 'bob'], [bob, 'alice']] as const) await expectMediaFlowing(me, peer);
     expect(bob.sdk.getRemoteStream('alice')?.getVideoTracks().length).toBe(1);
 
     // Mute and camera-off are seen by the other side.

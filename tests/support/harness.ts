@@ -3,7 +3,7 @@
  * (@roamhq/wrtc + synthetic devices), plus an event recorder to assert what each side saw.
  */
 import wrtc from '@roamhq/wrtc';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { startServer, genUserSig, type RunningServer, type ServerOptions } from '@opencall/server';
 import { startTestCluster } from './cluster.js';
 import TRTCCalling, { EVENT, TUICallEvent, type NodeTRTCCallingOptions } from '@opencall/client/node';
@@ -119,6 +119,16 @@ export async function inbound(client: TestClient, remoteUserID: string): Promise
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Asserts that audio and video from `peer` keep reaching `me`: over a second, both byte counts grow and at least 5 frames are decoded. */
+export async function expectMediaFlowing(me: TestClient, peer: string): Promise<void> {
+  const a = await inbound(me, peer);
+  await sleep(1000);
+  const b = await inbound(me, peer);
+  expect(b.audioBytes, `${me.userID} audio from ${peer}`).toBeGreaterThan(a.audioBytes);
+  expect(b.videoBytes, `${me.userID} video from ${peer}`).toBeGreaterThan(a.videoBytes);
+  expect(b.framesDecoded - a.framesDecoded, `${me.userID} frames from ${peer}`).toBeGreaterThanOrEqual(5);
+}
 
 /** Polls until `check` returns true (media assertions need time, not a fixed sleep). */
 export async function eventually(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000, everyMs = 100): Promise<void> {
