@@ -5,13 +5,10 @@
  * sound itself, so starting one removes the hidden element (no double audio) and stopping it
  * brings the element back; hanging up leaves no audio element behind.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { RunningServer } from '@opencall/server';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import { EVENT } from '@opencall/client';
-import { startTestServer } from '../support/harness.js';
-import { launchChromium } from '../support/chromium.js';
-import { attempt, buildBundle, openApp, pageErrors, serveApp, waitForEvent, type AppServer } from '../support/browser-page.js';
+import { attempt, browserFixture, pageErrors, strictAutoplay, waitForEvent } from '../support/browser-page.js';
 
 interface Player {
   tag: string;
@@ -86,64 +83,14 @@ function peakLevel(page: Page, selector: string, ms = 1500): Promise<number> {
   );
 }
 
-/**
- * Simulates a browser that refuses to start unmuted media until the user has clicked or pressed
- * a key: play() rejects with NotAllowedError, and the `autoplay` attribute does not start
- * unmuted playback either (as script-tag.test.ts, plus the autoplay attribute, which the hidden
- * <audio> relies on). Headless Chromium cannot be made to refuse for real: it played media
- * streams and files without a gesture under every --autoplay-policy value tried.
- */
-function strictAutoplay(): void {
-  const w = window as unknown as { activated: boolean; refusedPlays: number };
-  w.activated = false;
-  w.refusedPlays = 0;
-  for (const type of ['pointerdown', 'keydown']) window.addEventListener(type, () => (w.activated = true), { capture: true });
-  const play = HTMLMediaElement.prototype.play;
-  HTMLMediaElement.prototype.play = function (this: HTMLMediaElement) {
-    if (!this.muted && !w.activated) {
-      w.refusedPlays++;
-      return Promise.reject(new DOMException('play() failed because the user did not interact with the document first', 'NotAllowedError'));
-    }
-    return play.call(this);
-  };
-  const autoplay = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, 'autoplay')!;
-  Object.defineProperty(HTMLMediaElement.prototype, 'autoplay', {
-    configurable: true,
-    get(this: HTMLMediaElement) {
-      return autoplay.get!.call(this);
-    },
-    set(this: HTMLMediaElement, on: boolean) {
-      // Unmuted autoplay before a gesture is refused: the attribute is dropped.
-      autoplay.set!.call(this, on && (this.muted || w.activated));
-    },
-  });
-}
-
 const audioFor = (peer: string) => `audio[data-opencall-audio="${peer}"]`;
 
 describe('remote audio without views (headless Chromium)', () => {
-  let server: RunningServer;
-  let app: AppServer;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  const uncaught: string[] = [];
+  const fx = browserFixture();
 
-  beforeAll(async () => {
-    [server, app, browser] = await Promise.all([startTestServer(), buildBundle().then(serveApp), launchChromium()]);
-  });
-
-  afterAll(async () => {
-    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
-    await browser?.close();
-    await app?.close();
-    await server?.close();
-  });
-
-  async function open(userID: string, autoAccept = false, strict = false): Promise<Page> {
-    const context = await browser.newContext();
-    contexts.push(context);
-    if (strict) await context.addInitScript(strictAutoplay);
-    return openApp(context, { userID, serverUrl: server.url, pageUrl: app.url(), autoAccept, pageErrors: uncaught });
+  /** `strict`: the page refuses unmuted playback until a click (strictAutoplay). */
+  function open(userID: string, autoAccept = false, strict = false): Promise<Page> {
+    return fx.open(userID, { autoAccept, ...(strict && { initScript: strictAutoplay }) });
   }
 
   it('plays each peer through a hidden <audio>, yields to a remote view and back, and cleans up', { timeout: 40_000 }, async () => {
@@ -192,7 +139,7 @@ describe('remote audio without views (headless Chromium)', () => {
 
     expect(await pageErrors(a)).toEqual([]);
     expect(await pageErrors(b)).toEqual([]);
-    expect(uncaught).toEqual([]);
+    expect(fx.uncaught).toEqual([]);
   });
 
   it('starts the hidden <audio> at the first click when the browser refuses autoplay', { timeout: 30_000 }, async () => {
@@ -215,6 +162,6 @@ describe('remote audio without views (headless Chromium)', () => {
     expect(await players(a)).toEqual([]);
     expect(await players(b)).toEqual([]);
     expect(await pageErrors(b)).toEqual([]);
-    expect(uncaught).toEqual([]);
+    expect(fx.uncaught).toEqual([]);
   });
 });

@@ -5,24 +5,18 @@
  * moving video in the views made by startRemoteView, and hang-up must remove them.
  *
  * Page B also pretends to be a browser that refuses autoplay with sound until a user gesture
- * (its play() is wrapped), so the views' muted fallback and unmute-on-click are exercised.
+ * (strictAutoplay in support/browser-page.ts), so the views' muted fallback and unmute-on-click
+ * are exercised.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { RunningServer } from '@opencall/server';
+import type { Page } from 'playwright-core';
 import TRTCCalling, { ErrorCode } from '@opencall/client';
-import { SDK_APP_ID, sig, startTestServer } from '../support/harness.js';
-import { launchChromium } from '../support/chromium.js';
+import { SDK_APP_ID } from '../support/harness.js';
+import { browserFixture, serveApp, strictAutoplay } from '../support/browser-page.js';
 
 const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
-const BUILD_SCRIPT = root('packages/client/build.mjs');
-const IIFE = root('packages/client/dist/browser/opencall.iife.js');
 const ESM = root('packages/client/dist/browser/opencall.esm.js');
 const RESULTS = root('test-results');
 
@@ -53,33 +47,6 @@ const PAGE = `<!doctype html>
 </script>
 </body></html>`;
 
-/** Simulates a browser that refuses unmuted play() until the user has clicked or pressed a key. */
-function strictAutoplay(): void {
-  const w = window as unknown as { activated: boolean; refusedPlays: number };
-  w.activated = false;
-  w.refusedPlays = 0;
-  for (const type of ['pointerdown', 'keydown']) window.addEventListener(type, () => (w.activated = true), { capture: true });
-  const play = HTMLMediaElement.prototype.play;
-  HTMLMediaElement.prototype.play = function (this: HTMLMediaElement) {
-    if (!this.muted && !w.activated) {
-      w.refusedPlays++;
-      return Promise.reject(new DOMException('play() failed because the user did not interact with the document first', 'NotAllowedError'));
-    }
-    return play.call(this);
-  };
-}
-
-function serveStatic(bundle: string, esm: string): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
-    else if (path === '/opencall.iife.js') res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(bundle);
-    else if (path === '/opencall.esm.js') res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(esm);
-    else res.writeHead(404).end();
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
 interface RemoteVideo { present: boolean; width: number; time: number; muted: boolean; paused: boolean }
 
 function remoteVideo(page: Page): Promise<RemoteVideo> {
@@ -101,40 +68,13 @@ describe('views outside a browser page', () => {
 });
 
 describe('browser bundle from a <script> tag (headless Chromium)', () => {
-  let server: RunningServer;
-  let web: Server;
-  let browser: Browser;
-  let pageUrl: string;
-  const contexts: BrowserContext[] = [];
-  const pageErrors: string[] = [];
+  // Its own page, and the ES module build next to the IIFE (both built from the current source, so never stale).
+  const fx = browserFixture({ serve: async (iife) => serveApp(iife, { page: PAGE, scripts: { '/opencall.esm.js': await readFile(ESM, 'utf8') } }) });
+  beforeAll(() => mkdir(RESULTS, { recursive: true }));
 
-  beforeAll(async () => {
-    // Build from the current source (about 50 ms), so the test never runs a stale bundle.
-    await promisify(execFile)(process.execPath, [BUILD_SCRIPT]);
-    await mkdir(RESULTS, { recursive: true });
-    const [s, w, b] = await Promise.all([startTestServer(), Promise.all([readFile(IIFE, 'utf8'), readFile(ESM, 'utf8')]).then(([iife, esm]) => serveStatic(iife, esm)), launchChromium()]);
-    server = s;
-    web = w;
-    browser = b;
-    pageUrl = `http://127.0.0.1:${(web.address() as AddressInfo).port}/`;
-  });
-
-  afterAll(async () => {
-    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
-    await browser?.close();
-    await new Promise((r) => (web ? web.close(r) : r(undefined)));
-    await server?.close();
-  });
-
-  async function openApp(userID: string, strict = false): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 660, height: 260 } });
-    contexts.push(context);
-    if (strict) await context.addInitScript(strictAutoplay);
-    const page = await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(`${userID}: ${e.message}`));
-    await page.goto(pageUrl);
-    await page.evaluate((o) => (window as any).startApp(o), { SDKAppID: SDK_APP_ID, serverUrl: server.url, userID, userSig: sig(userID) });
-    return page;
+  /** `strict`: the page refuses unmuted playback until a click (strictAutoplay). */
+  function openApp(userID: string, strict = false): Promise<Page> {
+    return fx.open(userID, { context: { viewport: { width: 660, height: 260 } }, ...(strict && { initScript: strictAutoplay }) });
   }
 
   it('calls, shows moving remote video in both pages, and removes the views on hang-up', { timeout: 40_000 }, async () => {
@@ -228,6 +168,6 @@ describe('browser bundle from a <script> tag (headless Chromium)', () => {
     }
     expect(await a.evaluate(() => (window as any).errors)).toEqual([]);
     expect(await b.evaluate(() => (window as any).errors)).toEqual([]);
-    expect(pageErrors).toEqual([]);
+    expect(fx.uncaught).toEqual([]);
   });
 });

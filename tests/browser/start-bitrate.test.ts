@@ -6,13 +6,10 @@
  * 300 kbit/s, leaves about 175 kbit/s for video, and the first live frame took ~150 ms instead
  * of ~55 ms, docs/benchmarks.md section b). After accept both sides see each other's live video.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { RunningServer } from '@opencall/server';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import { EVENT } from '@opencall/client';
-import { startTestServer } from '../support/harness.js';
-import { launchChromium } from '../support/chromium.js';
-import { attempt, buildBundle, openApp, serveApp, waitForEvent, type AppServer } from '../support/browser-page.js';
+import { attempt, browserFixture, waitForEvent } from '../support/browser-page.js';
 
 /** The video sender's target bitrate (bit/s) of the link with `peer`, 0 while there is none. */
 function videoTarget(page: Page, peer: string): Promise<number> {
@@ -44,29 +41,10 @@ function remoteLevel(page: Page): Promise<number> {
 }
 
 describe('video start bitrate while ringing (headless Chromium)', () => {
-  let server: RunningServer;
-  let app: AppServer;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  const uncaught: string[] = [];
-
-  beforeAll(async () => {
-    [server, app, browser] = await Promise.all([startTestServer(), buildBundle().then(serveApp), launchChromium()]);
-  });
-
-  afterAll(async () => {
-    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
-    await browser?.close();
-    await app?.close();
-    await server?.close();
-  });
+  const fx = browserFixture();
 
   it('targets a 480p rate before accept on both sides, then shows live video both ways', { timeout: 40_000 }, async () => {
-    const open = async (userID: string) => {
-      const context = await browser.newContext({ viewport: { width: 400, height: 300 } });
-      contexts.push(context);
-      return openApp(context, { userID, serverUrl: server.url, pageUrl: app.url(), pageErrors: uncaught });
-    };
+    const open = (userID: string) => fx.open(userID, { context: { viewport: { width: 400, height: 300 } } });
     const [alice, bob] = await Promise.all([open('sb_alice'), open('sb_bob')]);
     expect(await attempt(alice, 'call', { userID: 'sb_bob', type: 2 })).toMatchObject({ ok: true });
     await waitForEvent(bob, EVENT.INVITED);
@@ -96,6 +74,6 @@ describe('video start bitrate while ringing (headless Chromium)', () => {
 
     expect(await attempt(alice, 'hangup')).toMatchObject({ ok: true });
     await waitForEvent(bob, EVENT.CALL_END);
-    expect(uncaught).toEqual([]);
+    expect(fx.uncaught).toEqual([]);
   });
 });

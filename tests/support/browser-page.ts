@@ -4,6 +4,8 @@
  * emits (so a test asserts events and rejections the way an app would see them).
  *
  * The app page never shows a view by itself: tests call the SDK through `attempt()`.
+ *
+ * `browserFixture()` starts a signaling server, the app and headless Chromium for a describe.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -11,9 +13,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
+import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import type { RunningServer } from '@opencall/server';
 import { EVENT, TUICallEvent } from '@opencall/client';
-import { SDK_APP_ID, sig } from './harness.js';
+import { launchChromium } from './chromium.js';
+import { SDK_APP_ID, sig, startTestServer } from './harness.js';
 
 const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
 const BUILD_SCRIPT = root('packages/client/build.mjs');
@@ -80,12 +85,17 @@ export interface AppServer {
   close(): Promise<void>;
 }
 
-/** Serves the app page and the bundle on a free 127.0.0.1 port. */
-export function serveApp(bundle: string): Promise<AppServer> {
+/**
+ * Serves the app page (or `o.page`) and the bundle on a free 127.0.0.1 port; `o.scripts` adds
+ * more JavaScript files by path.
+ */
+export function serveApp(bundle: string, o: { page?: string; scripts?: Record<string, string> } = {}): Promise<AppServer> {
+  const scripts = new Map(Object.entries({ '/opencall.iife.js': bundle, ...o.scripts }));
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
-    else if (path === '/opencall.iife.js') res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(bundle);
+    const path = (req.url ?? '/').split('?')[0]!;
+    const script = scripts.get(path);
+    if (path === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(o.page ?? PAGE);
+    else if (script !== undefined) res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(script);
     else res.writeHead(404).end();
   });
   return new Promise((resolve) =>
@@ -126,6 +136,81 @@ export async function openApp(context: BrowserContext, o: OpenAppOptions): Promi
     events: RECORDED,
   });
   return page;
+}
+
+export interface BrowserFixture {
+  /** The signaling server, the app server and Chromium: set once the describe's beforeAll has run. */
+  server: RunningServer;
+  app: AppServer;
+  browser: Browser;
+  /** Uncaught errors of the pages opened by `open`, prefixed with the user ID. */
+  uncaught: string[];
+  /** Opens the app for `userID` in a new context (closed after the describe) and logs in. */
+  open(userID: string, o?: { autoAccept?: boolean; context?: BrowserContextOptions; initScript?: () => void }): Promise<Page>;
+}
+
+/**
+ * A signaling server, the app served with a bundle built from the current source (`serve`
+ * defaults to serveApp) and headless Chromium, started before the calling describe's tests and
+ * closed after them, with every context `open` made.
+ */
+export function browserFixture(o: { serve?: (bundle: string) => Promise<AppServer> } = {}): BrowserFixture {
+  const contexts: BrowserContext[] = [];
+  const fx: BrowserFixture = {
+    server: undefined as unknown as RunningServer,
+    app: undefined as unknown as AppServer,
+    browser: undefined as unknown as Browser,
+    uncaught: [],
+    async open(userID, p = {}) {
+      const context = await fx.browser.newContext(p.context);
+      contexts.push(context);
+      if (p.initScript) await context.addInitScript(p.initScript);
+      return openApp(context, { userID, serverUrl: fx.server.url, pageUrl: fx.app.url(), autoAccept: p.autoAccept, pageErrors: fx.uncaught });
+    },
+  };
+  beforeAll(async () => {
+    [fx.server, fx.app, fx.browser] = await Promise.all([startTestServer(), buildBundle().then(o.serve ?? ((b) => serveApp(b))), launchChromium()]);
+  });
+  afterAll(async () => {
+    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
+    await fx.browser?.close();
+    await fx.app?.close();
+    await fx.server?.close();
+  });
+  return fx;
+}
+
+/**
+ * An init script (`open(..., { initScript: strictAutoplay })`) simulating a browser that refuses to
+ * start unmuted media until the user has clicked or pressed a key: play() rejects with
+ * NotAllowedError (window.refusedPlays counts the refusals), and the `autoplay` attribute does not
+ * start unmuted playback either. Headless Chromium cannot be made to refuse for real: it played
+ * media streams and files without a gesture under every --autoplay-policy value tried.
+ */
+export function strictAutoplay(): void {
+  const w = window as unknown as { activated: boolean; refusedPlays: number };
+  w.activated = false;
+  w.refusedPlays = 0;
+  for (const type of ['pointerdown', 'keydown']) window.addEventListener(type, () => (w.activated = true), { capture: true });
+  const play = HTMLMediaElement.prototype.play;
+  HTMLMediaElement.prototype.play = function (this: HTMLMediaElement) {
+    if (!this.muted && !w.activated) {
+      w.refusedPlays++;
+      return Promise.reject(new DOMException('play() failed because the user did not interact with the document first', 'NotAllowedError'));
+    }
+    return play.call(this);
+  };
+  const autoplay = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, 'autoplay')!;
+  Object.defineProperty(HTMLMediaElement.prototype, 'autoplay', {
+    configurable: true,
+    get(this: HTMLMediaElement) {
+      return autoplay.get!.call(this);
+    },
+    set(this: HTMLMediaElement, on: boolean) {
+      // Unmuted autoplay before a gesture is refused: the attribute is dropped.
+      autoplay.set!.call(this, on && (this.muted || w.activated));
+    },
+  });
 }
 
 export type Settled = { ok: true; value: unknown } | { ok: false; name: string; code: number; message: string };
