@@ -26,20 +26,10 @@ import { chromium } from 'playwright-core';
 import { PeerServer } from 'peer';
 import { fmt, parseArgs, root, SDK_APP_ID, SECRET, sleep, summarize, systemBusyMs } from '../lib.mjs';
 import { OPENCALL_PAGE, PEERJS_PAGE } from './pages.mjs';
+import { CHROMIUM_ARGS as TEST_CHROMIUM_ARGS } from '../../tests/support/chromium-flags.mjs';
 
-/** Same flags as tests/support/chromium.ts, plus autoplay with sound (the PeerJS app has no muted fallback). */
-export const CHROMIUM_ARGS = [
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-gpu',
-  '--disable-quic',
-  '--autoplay-policy=no-user-gesture-required',
-];
+/** The browser tests' flags (tests/support/chromium-flags.mjs), plus autoplay with sound (the PeerJS app has no muted fallback). */
+export const CHROMIUM_ARGS = [...TEST_CHROMIUM_ARGS, '--autoplay-policy=no-user-gesture-required'];
 const CHROMIUM_PATH = process.env.OPENCALL_CHROMIUM ?? '/usr/bin/chromium';
 const CALL_TIMEOUT_MS = 15_000;
 

@@ -3,25 +3,16 @@
  * (Playwright's own browser builds cannot be downloaded here).
  *
  * Camera and microphone are Chromium's fake devices (a moving test pattern and a beep), and
- * permission prompts are auto-accepted, so getUserMedia works without any UI.
+ * permission prompts are auto-accepted, so getUserMedia works without any UI: the flags are in
+ * chromium-flags.mjs, shared with the media bench.
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
+import { CHROMIUM_ARGS } from './chromium-flags.mjs';
+
+export { CHROMIUM_ARGS };
 
 export const CHROMIUM_PATH = process.env.OPENCALL_CHROMIUM ?? '/usr/bin/chromium';
-
-export const CHROMIUM_ARGS = [
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  // Running as root in a container: Chromium refuses to start with its sandbox.
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-gpu',
-  '--disable-quic',
-];
 
 /** Launches headless Chromium with fake media devices; `extraArgs` are appended. */
 export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
