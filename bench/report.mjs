@@ -451,7 +451,7 @@ servers see similar conditions.
 
 ${table(['what', 'measured', 'goal', ''], summary)}
 ${later ? `
-**Since this run** (hand-written notes from \`bench/notes/summary.md\`, included as written; not regenerated):
+**Other runs of the same ratios** (hand-written notes from \`bench/notes/summary.md\`, included as written; not regenerated):
 
 ${later}
 ` : ''}`);
