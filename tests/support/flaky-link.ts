@@ -73,7 +73,7 @@ const commands = {
     const m = sdk.controller?.current?.media;
     if (!m || !m.iceRestarts) return null;
     const one = (pc, restarts) => pc ? { ufrag: /a=ice-ufrag:(\S+)/.exec(pc.localDescription?.sdp ?? '')?.[1] ?? null, state: pc.iceConnectionState, restarts } : null;
-    return { publisher: one(m.pub, m.iceRestarts.publisher), subscriber: one(m.sub, m.iceRestarts.subscriber) };
+    return { publisher: one(m.pub, m.iceRestarts.publisher), subscriber: one(m.sub, m.iceRestarts.subscriber), rebuilds: m.rebuilds };
   },
 };
 process.on('message', async ({ id, cmd, arg }) => {
@@ -83,6 +83,12 @@ process.on('message', async ({ id, cmd, arg }) => {
 process.on('disconnect', () => process.exit(0));
 process.send({ type: 'ready' });
 `;
+
+/** ICE ufrag, state and restarts of one SFU connection (null: none right now). */
+export type SfuConnection = { ufrag: string | null; state: string; restarts: number } | null;
+
+/** A client's two SFU connections, and how often each was rebuilt after Janus dropped it. */
+export type SfuConnections = Record<'publisher' | 'subscriber', SfuConnection> & { rebuilds: Record<'publisher' | 'subscriber', number> };
 
 /** A client in its own network namespace, driven over IPC; events recorded like TestClient's. */
 export class FlakyPeer extends EventRecorder {
@@ -167,8 +173,8 @@ export class FlakyPeer extends EventRecorder {
     return this.ask('ice', remote);
   }
 
-  /** ICE ufrag, ICE state and restarts of the child's two SFU connections (null without an SFU call). */
-  sfu(): Promise<Record<'publisher' | 'subscriber', { ufrag: string | null; state: string; restarts: number } | null> | null> {
+  /** ICE ufrag, ICE state, restarts and rebuilds of the child's two SFU connections (null without an SFU call). */
+  sfu(): Promise<SfuConnections | null> {
     return this.ask('sfu');
   }
 

@@ -54,6 +54,8 @@ export interface JanusInstance {
   startupMs: number;
   /** Process id of Janus itself (for CPU measurements via /proc/<pid>/stat). */
   pid: number | undefined;
+  /** The Admin API over WebSocket (subprotocol `janus-admin-protocol`), when started with `admin: true`. */
+  admin?: { url: string; secret: string };
   /**
    * SIGTERM, then SIGKILL after a grace period; removes the temp config dir and the namespace
    * startJanus created (not one passed in). Idempotent.
@@ -74,6 +76,12 @@ export interface StartJanusOptions {
    * (unless $OPENCALL_JANUS_NETNS=0), else `false`.
    */
   netns?: boolean | NetNamespace;
+  /**
+   * Also serve the Admin API over WebSocket (same address and ACL as the Janus API), for tests
+   * that inspect Janus's sessions and handles (tests/support/janus-admin.ts). Off by default,
+   * as in config/janus.
+   */
+  admin?: boolean;
 }
 
 const JANUS_BIN = process.env.JANUS_BIN ?? '/usr/bin/janus';
@@ -82,6 +90,7 @@ const CONFIG_TEMPLATE_DIR = fileURLToPath(new URL('../../config/janus/', import.
 const RTP_RANGE_SIZE = 64;
 /** Inside a private namespace nothing else binds ports, so fixed values are safe. */
 const NETNS_WS_PORT = 8188;
+const NETNS_ADMIN_WS_PORT = 7188;
 const NETNS_RTP_MIN = 20_000;
 const NETNS_RTP_MAX = 20_999;
 const STOP_GRACE_MS = 3_000;
@@ -138,6 +147,8 @@ export async function startJanus(options: StartJanusOptions = {}): Promise<Janus
     throw err;
   }
   const apiSecret = randomBytes(18).toString('base64url');
+  const adminSecret = randomBytes(18).toString('base64url');
+  const adminPort = options.admin ? (netns ? NETNS_ADMIN_WS_PORT : await freeTcpPort()) : undefined;
   const dir = await mkdtemp(join(tmpdir(), 'opencall-janus-'));
   const logFile = join(dir, 'janus.log');
 
@@ -145,7 +156,7 @@ export async function startJanus(options: StartJanusOptions = {}): Promise<Janus
     CONFIG_DIR: dir,
     JANUS_LIB_DIR: libDir,
     API_SECRET: apiSecret,
-    ADMIN_SECRET: randomBytes(18).toString('base64url'),
+    ADMIN_SECRET: adminSecret,
     INTERFACE: wsHost,
     WS_IP: wsHost,
     WS_ACL: wsAcl,
@@ -165,7 +176,12 @@ export async function startJanus(options: StartJanusOptions = {}): Promise<Janus
           return v;
         },
       );
-      await writeFile(join(dir, name), text);
+      // The templates keep the Admin API off; turn it on here only (bench/ reads the same templates).
+      const out =
+        adminPort !== undefined && name === 'janus.transport.websockets.jcfg'
+          ? text.replace(/admin_ws = false/, `admin_ws = true\n\tadmin_ws_port = ${adminPort}\n\tadmin_ws_ip = "${wsHost}"\n\tadmin_ws_acl = "${wsAcl}"`)
+          : text;
+      await writeFile(join(dir, name), out);
     }
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
@@ -231,6 +247,13 @@ export async function startJanus(options: StartJanusOptions = {}): Promise<Janus
     stop,
   };
   if (netns) instance.netns = netns;
+  if (adminPort !== undefined) {
+    await waitForTcp(wsHost, adminPort, child, options.startTimeoutMs ?? 10_000).catch(async (err: unknown) => {
+      await stop();
+      throw err;
+    });
+    instance.admin = { url: `ws://${wsHost}:${adminPort}`, secret: adminSecret };
+  }
   return instance;
 }
 

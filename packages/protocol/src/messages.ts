@@ -142,10 +142,14 @@ const sfuCandidateSchema = z
  * `res`), answer a subscriber offer (`sfuOffer` frame), trickle ICE for either connection, and
  * restart ICE on one of them when its path broke: `publisher` carries the client's restart offer
  * (answer in the `res`), `subscriber` carries no SDP (Janus's restart offer follows as `sfuOffer`).
+ * After an `sfuDropped` frame the connection is rebuilt: `publish` again for the publisher,
+ * `subscribe` (no SDP) for the subscriber: every live feed on a new subscriber connection,
+ * replacing any earlier one (Janus's offer follows as `sfuOffer`).
  */
 export const sfuSchema = z.discriminatedUnion('op', [
   z.object({ t: z.literal('sfu'), rid: ridSchema, inviteID: inviteIdSchema, op: z.literal('publish'), sdp: z.string().min(1).max(64_000) }).strict(),
   z.object({ t: z.literal('sfu'), rid: ridSchema, inviteID: inviteIdSchema, op: z.literal('answer'), sdp: z.string().min(1).max(64_000) }).strict(),
+  z.object({ t: z.literal('sfu'), rid: ridSchema, inviteID: inviteIdSchema, op: z.literal('subscribe') }).strict(),
   z
     .object({
       t: z.literal('sfu'),

@@ -195,6 +195,15 @@ export interface SfuStreamInfo { mid: string; userID: string; kind: 'audio' | 'v
 /** SFU call: a (re)offer for this client's subscriber connection; answer with `sfu` op `answer`. */
 export interface SfuOfferFrame { t: 'sfuOffer'; inviteID: string; sdp: string; streams: SfuStreamInfo[] }
 
+/**
+ * SFU call: Janus hung up one of your two connections (its ICE had failed for several seconds,
+ * say after a long network outage) and it cannot be restarted. Close it and rebuild it:
+ * `publisher` → `sfu` op `publish` on a new connection; `subscriber` → `sfu` op `subscribe`, then
+ * answer the `sfuOffer` that follows on a new connection. Kept in the backlog like other events,
+ * so a client that was away gets it when it resumes.
+ */
+export interface SfuDroppedFrame { t: 'sfuDropped'; inviteID: string; target: 'publisher' | 'subscriber' }
+
 export type ServerEventFrame =
   | InvitedFrame
   | AcceptedFrame
@@ -212,7 +221,8 @@ export type ServerEventFrame =
   | IceServersFrame
   | InviteeListFrame
   | CallTypeFrame
-  | SfuOfferFrame;
+  | SfuOfferFrame
+  | SfuDroppedFrame;
 
 /** Event frames carry `seq`, increasing per user session, so a reconnecting client can say what it has. */
 export type SequencedEventFrame = ServerEventFrame & { seq?: number };

@@ -86,6 +86,15 @@ class Participant {
     return result;
   }
 
+  /** A new subscriber PeerConnection on a new handle, as a client does after Janus dropped its subscriber. */
+  async resubscribe(feedsOf: string[]): Promise<SubscribeResult> {
+    this.sub?.close();
+    this.sub = undefined;
+    const result = await this.mgr.resubscribe(this.callId, this.userID, feedsOf);
+    if (result.offerSdp) await this.applyOffer(result.offerSdp, result.streams);
+    return result;
+  }
+
   async unsubscribe(feedsOf: string[]): Promise<SubscribeResult> {
     const result = await this.mgr.unsubscribe(this.callId, this.userID, feedsOf);
     if (result.offerSdp) await this.applyOffer(result.offerSdp, result.streams);
@@ -361,6 +370,14 @@ describe.skipIf(!netnsSupported())('SfuRoomManager (real Janus in a private netn
         // u1 and u3 get u2's new feed, u2 still gets both on its untouched subscriber PeerConnection.
         const m2 = await assertMediaFlows(ps, others, 1_500);
         console.info('[sfu] 3-party media after republish', m2);
+
+        // u3 replaces its subscriber: the old handle goes, a new one gets both feeds, the others notice nothing.
+        const r3 = await u3.resubscribe(['u1', 'u2']);
+        expect(r3.offerSdp).not.toBeNull();
+        expect(r3.streams.map((s) => `${s.userID}/${s.kind}`).sort()).toEqual(['u1/audio', 'u1/video', 'u2/audio', 'u2/video']);
+        await waitForConnected(u3.sub!, 'u3 resubscribed');
+        await sleep(500);
+        await assertMediaFlows(ps, others, 1_500);
 
         // Destroy: idempotent, the Janus room is gone, late trickles are dropped, other calls fail clearly.
         await mgr.destroyRoom(callId);

@@ -368,6 +368,9 @@ export class CallController {
       case 'sfuOffer':
         if (call.media instanceof SfuMedia) void call.media.onOffer(f.sdp, f.streams);
         return;
+      case 'sfuDropped':
+        if (call.media instanceof SfuMedia) call.media.onDropped(f.target);
+        return;
       case 'relay':
         if (call.mediaPath === 'sfu') return;
         if (f.payload.kind === 'ready') {

@@ -32,7 +32,10 @@ export interface SfuMediaOptions {
  *
  * Media path repair: each of the two connections is watched like a mesh link (see
  * {@link PathRepair}); when its path breaks, the publisher sends Janus an ICE restart offer and
- * the subscriber asks the server for one from Janus (`sfu` op `restart`).
+ * the subscriber asks the server for one from Janus (`sfu` op `restart`). A connection Janus
+ * hung up (an `sfuDropped` frame, {@link onDropped}) cannot be restarted: the same repair
+ * rebuilds it instead, as a new connection publishing the same tracks (`publish`) or receiving
+ * every live feed (`subscribe`). Remote streams keep their MediaStream and get the new tracks.
  */
 export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia {
   private pub: RTCPeerConnection | null = null;
@@ -51,6 +54,14 @@ export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia
    * offer/answer carrying the new ICE credentials.
    */
   private readonly held: Record<Target, TrickleMessage[] | null> = { publisher: null, subscriber: null };
+  /** Connections Janus hung up, rebuilt by their repair (until a rebuild got through to the server). */
+  private readonly dropped: Record<Target, boolean> = { publisher: false, subscriber: false };
+  /** Rebuilds started per connection (diagnostics and tests). */
+  private readonly rebuilt: Record<Target, number> = { publisher: 0, subscriber: 0 };
+  /** Bumped when the receiving connection is dropped or replaced: offers queued for the old one are skipped. */
+  private subGen = 0;
+  /** What we publish, for a rebuild. */
+  private kinds: TrackKind[] = [];
 
   constructor(private readonly o: SfuMediaOptions) {
     super();
@@ -59,22 +70,43 @@ export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia
   /** Sends our tracks to the SFU (the call is joined). */
   async publish(kinds: TrackKind[]): Promise<void> {
     if (this.pub || this.closed) return;
+    this.kinds = kinds;
     const pc = this.newConnection('publisher');
     this.pub = pc;
     for (const kind of kinds) pc.addTransceiver(this.o.local.sendTrack(kind) ?? kind, { direction: 'sendonly' });
-    const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
-    const r = await this.o.request<{ sdp: string }>({ t: 'sfu', inviteID: this.o.inviteID, op: 'publish', sdp: pc.localDescription!.sdp });
-    if (this.closed) return;
-    await pc.setRemoteDescription({ type: 'answer', sdp: r.sdp });
+    // Candidates follow the publish: a rebuild's must not reach the server before its new handle exists.
+    this.held.publisher = [];
+    let ok = false;
+    try {
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      const r = await this.o.request<{ sdp: string }>({ t: 'sfu', inviteID: this.o.inviteID, op: 'publish', sdp: pc.localDescription!.sdp });
+      if (this.closed || this.pub !== pc) return;
+      await pc.setRemoteDescription({ type: 'answer', sdp: r.sdp });
+      ok = true;
+    } finally {
+      if (this.pub === pc) this.release('publisher', ok);
+    }
   }
 
   /** A (re)offer for the receiving connection, with the complete mid → user map. */
   onOffer(sdp: string, streams: SfuStreamInfo[]): Promise<void> {
-    this.offers = this.offers.then(() => this.answer(sdp, streams)).catch(() => {
+    const gen = this.subGen;
+    this.offers = this.offers.then(() => (gen === this.subGen ? this.answer(sdp, streams) : undefined)).catch(() => {
       /* the connection state reports real failure; later offers still get answered */
     });
     return this.offers;
+  }
+
+  /**
+   * Janus hung up one of our connections (`sfuDropped`): its repair rebuilds it, at once or at
+   * the next step of a backoff already under way. No error for the app: the call goes on.
+   */
+  onDropped(target: Target): void {
+    if (this.closed) return;
+    this.dropped[target] = true;
+    if (target === 'subscriber') this.subGen++;
+    this.repairs[target]?.lose();
   }
 
   has(_userID: string): boolean {
@@ -155,6 +187,11 @@ export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia
     return { publisher: this.repairs.publisher?.restarts ?? 0, subscriber: this.repairs.subscriber?.restarts ?? 0 };
   }
 
+  /** Rebuilds of each connection after Janus dropped it (diagnostics and tests). */
+  get rebuilds(): Record<Target, number> {
+    return { ...this.rebuilt };
+  }
+
   private async answer(sdp: string, streams: SfuStreamInfo[]): Promise<void> {
     if (this.closed) return;
     if (!this.sub) {
@@ -212,9 +249,43 @@ export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia
   }
 
   /** Subscriber ICE restart: Janus offers new ICE credentials (an `sfuOffer`), answered as usual. */
-  private async restartSubscriber(): Promise<void> {
-    if (!this.sub || this.closed) return;
-    await this.o.request({ t: 'sfu', inviteID: this.o.inviteID, op: 'restart', target: 'subscriber' });
+  private restartSubscriber(): Promise<unknown> | false {
+    if (!this.sub || this.closed) return false;
+    return this.o.request({ t: 'sfu', inviteID: this.o.inviteID, op: 'restart', target: 'subscriber' });
+  }
+
+  /** What a repair step does: rebuild a connection Janus dropped, else restart its ICE. */
+  private repair(target: Target): Promise<unknown> | boolean {
+    if (this.closed) return false;
+    if (!this.dropped[target]) return target === 'publisher' ? this.restartPublisher() : this.restartSubscriber();
+    this.rebuilt[target]++;
+    this.dropped[target] = false;
+    this.discard(target);
+    const rebuilt = target === 'publisher' ? this.publish(this.kinds) : this.o.request({ t: 'sfu', inviteID: this.o.inviteID, op: 'subscribe' });
+    return rebuilt.catch((err: unknown) => {
+      // Not through (say, signaling is down too): the next step rebuilds again.
+      this.dropped[target] = true;
+      throw err;
+    });
+  }
+
+  /** Closes a connection for good (its handle is gone); the repair keeps watching until a new one replaces it. */
+  private discard(target: Target): void {
+    const pc = target === 'publisher' ? this.pub : this.sub;
+    this.held[target] = null;
+    if (target === 'publisher') this.pub = null;
+    else {
+      this.sub = null;
+      this.subConnected = false;
+      this.subGen++;
+      // The new handle numbers its mids afresh: until its offer, no mid belongs to anyone.
+      this.byMid = new Map();
+      // Streams keep their MediaStream (views and audio re-attach when the tracks change); the new offer fills them.
+      this.remap();
+    }
+    if (!pc) return;
+    pc.onicecandidate = pc.ontrack = pc.onconnectionstatechange = pc.oniceconnectionstatechange = null;
+    pc.close();
   }
 
   /** Stops holding a connection's candidates back; sends the held ones (or drops them with their failed offer). */
@@ -277,7 +348,9 @@ export class SfuMedia extends EventEmitter<CallMediaEvents> implements CallMedia
       else this.o.send(msg);
     };
     if (target === 'subscriber') pc.ontrack = () => this.remap();
-    const repair = new PathRepair(pc, target === 'publisher' ? () => this.restartPublisher() : () => this.restartSubscriber());
+    // A rebuilt connection keeps its target's repair, and so the backoff under way.
+    const repair = this.repairs[target] ?? new PathRepair(pc, () => this.repair(target));
+    repair.replace(pc);
     this.repairs[target] = repair;
     // ICE state moves first (connectionState also waits for DTLS): watch both.
     pc.oniceconnectionstatechange = () => repair.watch();

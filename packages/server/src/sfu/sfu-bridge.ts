@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { ErrorCode, type ClientMessageOf } from '@opencall/protocol';
 import type { CallEngine } from '../calls/call-engine.js';
+import type { Call } from '../calls/call.js';
 import { ProtocolError, refuse } from '../errors.js';
 import type { Delivery } from '../sessions/session-registry.js';
 import { SfuError, type SfuRoomManager } from './sfu-room-manager.js';
@@ -10,12 +11,22 @@ import { SfuError, type SfuRoomManager } from './sfu-room-manager.js';
  * publishes once and is subscribed to everyone else's feed; Janus's offers reach the client as
  * `sfuOffer` frames. Only joined participants can touch a room, so ringing invitees and
  * strangers get nothing from Janus.
+ *
+ * When Janus hangs up one of a participant's connections (ICE failed for too long), the client
+ * hears it in an `sfuDropped` frame and rebuilds that connection: it publishes again, or asks
+ * for a fresh subscription (`subscribe`).
  */
 export class SfuBridge {
   /** Room creation per call; operations wait for it. */
   private readonly rooms = new Map<string, Promise<void>>();
   /** Per call, the publishers whose media reached Janus: Janus refuses (428) feeds not yet up. */
   private readonly live = new Map<string, Set<string>>();
+  /**
+   * Per call, the users whose subscriber Janus hung up and who have not asked for a new one yet:
+   * no offers for them meanwhile (a new handle's offer would land on the client's dead
+   * connection); their own `subscribe` takes every live feed.
+   */
+  private readonly dropped = new Map<string, Set<string>>();
 
   constructor(
     private readonly manager: SfuRoomManager,
@@ -36,6 +47,7 @@ export class SfuBridge {
     });
     engine.events.on('memberChanged', (call, member, from) => {
       if (call.mediaPath !== 'sfu' || from !== 'joined' || member.state === 'joined') return;
+      this.dropped.get(call.inviteID)?.delete(member.userID);
       manager.leave(call.inviteID, member.userID).catch((err) => this.log.warn({ err, inviteID: call.inviteID }, 'SFU leave failed'));
     });
     engine.events.on('callEnded', (call) => {
@@ -43,6 +55,7 @@ export class SfuBridge {
       const created = this.rooms.get(call.inviteID);
       this.rooms.delete(call.inviteID);
       this.live.delete(call.inviteID);
+      this.dropped.delete(call.inviteID);
       void (created ?? Promise.resolve())
         .then(() => manager.destroyRoom(call.inviteID))
         .catch((err) => this.log.warn({ err, inviteID: call.inviteID }, 'SFU room destroy failed'));
@@ -50,12 +63,16 @@ export class SfuBridge {
     manager.on('mediaUp', ({ callId, userID, target }) => {
       const call = engine.get(callId);
       if (target !== 'publisher' || !call) return;
-      const live = this.live.get(callId) ?? new Set<string>();
-      this.live.set(callId, live);
-      live.add(userID);
+      setOf(this.live, callId).add(userID);
       for (const m of call.inState('joined')) if (m.userID !== userID) void this.subscribe(callId, m.userID, [userID]);
     });
     manager.on('feedUnpublished', ({ callId, userID }) => this.live.get(callId)?.delete(userID));
+    manager.on('hangup', ({ callId, userID, target, reason }) => {
+      if (this.engine.get(callId)?.members.get(userID)?.state !== 'joined') return;
+      this.log.info({ inviteID: callId, userID, target, reason }, 'Janus dropped a connection; the client rebuilds it');
+      if (target === 'subscriber') setOf(this.dropped, callId).add(userID);
+      this.delivery.send(userID, { t: 'sfuDropped', inviteID: callId, target }, this.onDevice(callId, userID));
+    });
     manager.on('subscriberOffer', ({ callId, userID, offerSdp, streams }) => {
       this.delivery.send(userID, { t: 'sfuOffer', inviteID: callId, sdp: offerSdp, streams }, this.onDevice(callId, userID));
     });
@@ -75,10 +92,16 @@ export class SfuBridge {
       switch (msg.op) {
         case 'publish': {
           const { answerSdp } = await this.manager.publish(call.inviteID, userID, msg.sdp);
-          const live = this.live.get(call.inviteID) ?? new Set<string>();
-          const others = this.manager.publishedUsers(call.inviteID).filter((u) => u !== userID && live.has(u) && call.isActive(u));
+          const others = this.liveFeeds(call, userID);
           if (others.length > 0) void this.subscribe(call.inviteID, userID, others);
           return { sdp: answerSdp };
+        }
+        case 'subscribe': {
+          // A new subscriber connection (the old one was dropped): every live feed on a new handle.
+          this.dropped.get(call.inviteID)?.delete(userID);
+          const r = await this.manager.resubscribe(call.inviteID, userID, this.liveFeeds(call, userID));
+          if (r.offerSdp) this.delivery.send(userID, { t: 'sfuOffer', inviteID: call.inviteID, sdp: r.offerSdp, streams: r.streams }, this.onDevice(call.inviteID, userID));
+          return undefined;
         }
         case 'answer':
           await this.manager.startSubscriber(call.inviteID, userID, msg.sdp);
@@ -113,7 +136,14 @@ export class SfuBridge {
     return { only: this.engine.deviceOf(callId, userID) };
   }
 
+  /** The other participants whose feeds are up in Janus (subscribable). */
+  private liveFeeds(call: Call, userID: string): string[] {
+    const live = this.live.get(call.inviteID);
+    return this.manager.publishedUsers(call.inviteID).filter((u) => u !== userID && live?.has(u) === true && call.isActive(u));
+  }
+
   private async subscribe(callId: string, userID: string, feeds: string[]): Promise<void> {
+    if (this.dropped.get(callId)?.has(userID)) return;
     try {
       const r = await this.manager.subscribe(callId, userID, feeds);
       if (r.offerSdp) this.delivery.send(userID, { t: 'sfuOffer', inviteID: callId, sdp: r.offerSdp, streams: r.streams }, this.onDevice(callId, userID));
@@ -121,4 +151,11 @@ export class SfuBridge {
       this.log.warn({ err, inviteID: callId, userID, feeds }, 'SFU subscribe failed');
     }
   }
+}
+
+/** The set stored under `key`, created on first use. */
+function setOf(map: Map<string, Set<string>>, key: string): Set<string> {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  return set;
 }

@@ -140,7 +140,7 @@ export interface SfuRoomManagerEvents {
   mediaUp: [SfuHandleEvent];
   /**
    * Janus lost that PeerConnection (ICE failure, DTLS alert, client closed it). The manager has
-   * already dropped the handle: a publisher must `publish` again, a subscriber `subscribe` again
+   * already dropped the handle: a publisher must `publish` again, a subscriber `resubscribe`
    * with a new PeerConnection.
    */
   hangup: [SfuHandleEvent & { reason: string }];
@@ -493,6 +493,23 @@ export class SfuRoomManager extends EventEmitter<SfuRoomManagerEvents> {
         }
       }
     });
+  }
+
+  /**
+   * A new subscriber PeerConnection for a user whose previous one Janus hung up (or that the
+   * client gave up on): detaches the user's subscriber handle, if there still is one, and
+   * subscribes to `feedsOf` on a new handle, as {@link subscribe} does for a first subscription
+   * (`offerSdp` is null when none of them publishes: the next subscribe makes the handle).
+   */
+  async resubscribe(callId: string, userID: string, feedsOf: string[]): Promise<SubscribeResult> {
+    const room = this.requireRoom(callId, `resubscribe for "${userID}"`);
+    const old = room.subscribers.get(userID);
+    if (old) {
+      room.subscribers.delete(userID);
+      // Operations queued on the old handle see `closing` and give up; a join in flight detaches its own handle.
+      await this.dropSubscriber(old, 'replaced');
+    }
+    return this.subscribe(callId, userID, feedsOf);
   }
 
   /**
