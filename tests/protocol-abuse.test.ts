@@ -55,6 +55,16 @@ class Raw {
     });
   }
 
+  /** One connection per user, each logged in as that user. */
+  static async loggedIn<const T extends readonly string[]>(server: RunningServer, ...userIDs: T): Promise<{ [K in keyof T]: Raw }> {
+    const conns = await Promise.all(userIDs.map(async (userID) => {
+      const c = await Raw.open(server);
+      await c.login(userID);
+      return c;
+    }));
+    return conns as { [K in keyof T]: Raw };
+  }
+
   get isOpen(): boolean {
     return this.ws.readyState === WebSocket.OPEN && this.closeInfo === undefined;
   }
@@ -517,10 +527,7 @@ describe('messages out of order', () => {
 
   it('SDP/ICE or mute changes a party sends just after its call ended are dropped quietly; others still get an error', async () => {
     server = await startTestServer();
-    const [carol, dave, erin] = await Promise.all([Raw.open(server), Raw.open(server), Raw.open(server)]);
-    await carol.login('carol');
-    await dave.login('dave');
-    await erin.login('erin');
+    const [carol, dave, erin] = await Raw.loggedIn(server, 'carol', 'dave', 'erin');
     const invite = await carol.request({ t: 'invite', invitees: ['dave'], callType: 1, timeout: 30 });
     const inviteID = invite.data.inviteID as string;
     await dave.waitFrame((f) => f.t === 'invited', 'invited');
@@ -540,10 +547,7 @@ describe('messages out of order', () => {
 
   it('login twice, accept/reject/hangup at the wrong time, calling yourself, calling while busy, relaying outside the call', async () => {
     server = await startTestServer();
-    const [carol, dave, erin] = await Promise.all([Raw.open(server), Raw.open(server), Raw.open(server)]);
-    await carol.login('carol');
-    await dave.login('dave');
-    await erin.login('erin');
+    const [carol, dave, erin] = await Raw.loggedIn(server, 'carol', 'dave', 'erin');
 
     // One login per connection, whoever the second one is for; the first identity stays.
     await expectRequestRefused(carol, { t: 'login', sdkAppId: SDK_APP_ID, userID: 'carol', userSig: sig('carol') }, ErrorCode.ALREADY_LOGGED_IN);
