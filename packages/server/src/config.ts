@@ -6,6 +6,7 @@ import type { IceServerConfig } from '@opencall/protocol';
 import type { Clock } from './clock.js';
 import type { GroupStore } from './groups/group-store.js';
 import type { MultiDevice } from './sessions/session-registry.js';
+import { parseTrustProxy, type TrustProxy } from './http/client-address.js';
 import { checkIceConfig, DEFAULT_TURN_TTL_SECONDS, MAX_TURN_TTL_SECONDS, MIN_TURN_TTL_SECONDS } from './ice/ice-servers.js';
 
 /** Options of {@link startServer}. Only `sdkAppId` and `secretKey` are required. */
@@ -14,6 +15,11 @@ export interface ServerOptions {
   port?: number;
   /** Interface to listen on. Default 127.0.0.1 (loopback only: put a TLS proxy in front for the internet). */
   host?: string;
+  /**
+   * Proxies trusted to name the client in X-Forwarded-For (per-address limits then apply to the
+   * named client, not the proxy). Default false: the socket's peer is the client.
+   */
+  trustProxy?: TrustProxy;
   /** The SDKAppID UserSigs must be issued for. */
   sdkAppId: number;
   /** The secret key UserSigs are signed with (tls-sig-api-v2). */
@@ -99,6 +105,7 @@ const iceServersSchema = z.array(
 const envSchema = z.object({
   OPENCALL_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   OPENCALL_HOST: z.string().min(1).default('127.0.0.1'),
+  OPENCALL_TRUST_PROXY: z.string().optional(),
   OPENCALL_SDKAPPID: z.coerce.number().int().min(0).max(2 ** 32).optional(),
   OPENCALL_SECRET: z.string().min(1).optional(),
   OPENCALL_MAX_INVITEES: z.coerce.number().int().min(1).max(256).default(16),
@@ -154,6 +161,12 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
     if (e.NODE_ENV === 'production') throw new Error('invalid configuration:\n  OPENCALL_DEV_USERSIG: must be off when NODE_ENV=production');
     warnings.push('Development UserSigs are on (POST /v1/dev/usersig): anyone can log in as anyone. Turn off with OPENCALL_DEV_USERSIG=0.');
   }
+  let trustProxy: TrustProxy;
+  try {
+    trustProxy = parseTrustProxy(e.OPENCALL_TRUST_PROXY);
+  } catch (err) {
+    throw new Error(`invalid configuration:\n  OPENCALL_TRUST_PROXY: ${(err as Error).message}`);
+  }
   let iceServers: IceServerConfig[] = [];
   if (e.OPENCALL_ICE_SERVERS) {
     iceServers = parseIceServers(e.OPENCALL_ICE_SERVERS);
@@ -170,6 +183,7 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
     options: {
       port: e.OPENCALL_PORT,
       host: e.OPENCALL_HOST,
+      trustProxy,
       sdkAppId: e.OPENCALL_SDKAPPID ?? DEV_SDKAPPID,
       secretKey,
       maxInvitees: e.OPENCALL_MAX_INVITEES,
@@ -222,6 +236,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
   return {
     port: o.port ?? 8080,
     host: o.host ?? '127.0.0.1',
+    trustProxy: o.trustProxy ?? false,
     sdkAppId: o.sdkAppId,
     secretKey: o.secretKey,
     maxInvitees: o.maxInvitees ?? 16,

@@ -87,7 +87,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const users = () => core?.registry.size ?? 0;
   const calls = () => core?.engine.size ?? 0;
   const stats = () => ({ connections: gateway.connectionCount, users: users(), calls: calls() });
-  const app = createHttpApp({ connections: () => gateway.connectionCount, users, calls });
+  const app = createHttpApp({ connections: () => gateway.connectionCount, users, calls }, o.trustProxy);
   registerAdminRoutes(app, { auth, sdkAppId: o.sdkAppId, adminUserID: o.adminUserID, groups: cluster ? cluster.groupAdmin : memoryGroupAdmin(groups) });
   registerRecordRoutes(app, { auth, sdkAppId: o.sdkAppId, adminUserID: o.adminUserID, records });
   if (metrics) registerMetricsRoute(app, metrics);
