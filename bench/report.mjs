@@ -16,6 +16,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { fmt, median, parseArgs, root } from './lib.mjs';
 import { renderSfuSection, sfuSummaryRow } from './sfu-capacity.mjs';
+import { attackSummaryRows, renderAttackSection } from './attack/report.mjs';
 
 /** Section d comes from the SFU capacity searches' own results (bench/sfu-capacity.mjs; `npm run bench -- --sfu` runs the main one too). */
 function sfuResults(r) {
@@ -446,6 +447,9 @@ servers see similar conditions.
   }
   const sfu = sfuResults(r);
   if (sfu.main) summary.push(sfuSummaryRow(sfu.main, sfu.cheaper));
+  // Section e comes from its own run (bench/under-attack.mjs), like d.
+  const attack = existsSync(root('bench/results/under-attack.json')) ? JSON.parse(readFileSync(root('bench/results/under-attack.json'), 'utf8')) : null;
+  if (attack) summary.push(...attackSummaryRows(attack));
   const later = notes('summary');
   parts.push(`## Summary
 
@@ -469,6 +473,10 @@ Not measured in this run (\`npm run bench\` without \`--skip-media\`).
 
 Not measured in this run (\`node bench/sfu-capacity.mjs\`, or \`npm run bench -- --sfu\`).
 `, notesBlock('sfu'));
+  parts.push(attack ? renderAttackSection(attack) : `## e. Under attack
+
+Not measured yet (\`node bench/under-attack.mjs\`).
+`);
   parts.push(`## Reproduce
 
 \`\`\`sh
@@ -483,6 +491,7 @@ node bench/media/media-bench.mjs --calls 5 --trace --json   # media with getStat
 node bench/signaling/profile-top.mjs bench/results/opencall-server.cpuprofile --top 40
 node bench/sfu-capacity.mjs         # d: largest SFU call (root, janus; ≤ 10 min; writes bench/results/sfu-capacity.json)
 node bench/sfu-capacity.mjs --camera 160x120@10 --out bench/results/sfu-capacity-small.json   # d, cheaper clients
+node bench/under-attack.mjs --soak 600   # e: honest call setups during each attack, then a 10-minute mixed soak (writes bench/results/under-attack.json)
 node bench/report.mjs               # re-render this file from bench/results/latest.json (+ sfu-capacity*.json, bench/notes/*.md)
 node bench/report.mjs --out /tmp/benchmarks.md   # the same, written elsewhere
 \`\`\`
