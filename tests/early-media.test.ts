@@ -191,6 +191,50 @@ describe('a ringing callee that did not opt into early media (the default) start
     expect(await request({ t: 'relay', inviteID, to: 'bob', payload: { kind: 'sdp', type: 'offer', sdp } })).toMatchObject({ ok: true });
   });
 
+  it('the server: a ringing invitee opts in by relaying first; the opt-in ends when it rings again on a new login, and never counts with ring-all', async () => {
+    for (const multiDevice of ['kick', 'ring-all'] as const) {
+      bed.server = await startTestServer({ multiDevice });
+      const raws: RawClient[] = [];
+      let rid = 1;
+      const request = async (c: RawClient, msg: Frame): Promise<Frame> => {
+        const r = rid++;
+        const from = c.frames.length;
+        c.send({ ...msg, rid: r });
+        return c.waitRes(r, from);
+      };
+      const open = async (userID: string) => {
+        const c = await RawClient.open(bed.server!.url, `${userID} (${multiDevice})`);
+        raws.push(c);
+        closers.push(() => c.terminate());
+        expect(await request(c, { t: 'login', sdkAppId: SDK_APP_ID, userID, userSig: sig(userID) })).toMatchObject({ ok: true });
+        return c;
+      };
+      const [alice, bob] = [await open('alice'), await open('bob')];
+      const inviteID = (await request(alice, { t: 'invite', invitees: ['bob'], callType: 1, timeout: 30 })).data.inviteID as string;
+      await bob.until(() => bob.frames.find((f) => f.t === 'invited'), 'invited');
+      const toBob = () => request(alice, { t: 'relay', inviteID, to: 'bob', payload: { kind: 'ready' } });
+      expect(await toBob(), multiDevice).toMatchObject({ ok: false, code: ErrorCode.INVALID_STATE });
+      // bob's own relay to alice is delivered, and is his opt-in (except with ring-all).
+      expect(await request(bob, { t: 'relay', inviteID, to: 'alice', payload: { kind: 'ready' } })).toMatchObject({ ok: true });
+      if (multiDevice === 'ring-all') {
+        expect(await toBob()).toMatchObject({ ok: false, code: ErrorCode.INVALID_STATE });
+      } else {
+        expect(await toBob()).toMatchObject({ ok: true });
+        await bob.until(() => bob.frames.find((f) => f.t === 'relay' && f.from === 'alice'), 'relay from alice');
+        // bob logs in again on a new device (the old one is kicked): it rings there, not opted in.
+        const bob2 = await open('bob');
+        await bob2.until(() => bob2.frames.find((f) => f.t === 'invited'), 'invited again');
+        expect(await toBob()).toMatchObject({ ok: false, code: ErrorCode.INVALID_STATE });
+      }
+      const latest = raws.at(-1)!.label.startsWith('bob') ? raws.at(-1)! : bob;
+      expect(await request(latest, { t: 'accept', inviteID })).toMatchObject({ ok: true });
+      expect(await toBob()).toMatchObject({ ok: true });
+      for (const c of raws) c.terminate();
+      await bed.server.close();
+      bed.server = undefined;
+    }
+  });
+
   it('relays that still reach it while ringing (a server that does not check) are ignored; after accept media flows both ways', async () => {
     bed.server = await startTestServer();
     const mitm = await startMitm(bed.server.url);
