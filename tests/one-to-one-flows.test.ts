@@ -210,10 +210,10 @@ describe('1:1 call flows (the spec event table)', () => {
     expect(alice.count(EVENT.KICKED_OUT)).toBe(0);
   });
 
-  it('connects without preparing media while ringing (prepareMediaWhileRinging: false)', async () => {
+  it('connects without preparing media while ringing (the default: no early media)', async () => {
     bed.server = await startTestServer();
     const alice = await client('alice');
-    const bob = await client('bob', { prepareMediaWhileRinging: false });
+    const bob = await client('bob');
     await alice.sdk.call({ userID: 'bob', type: 2 });
     await bob.waitFor(EVENT.INVITED);
     await sleep(300);

@@ -81,13 +81,17 @@ const COMMON = `
   };
 </script>`;
 
-/** OpenCall app: the callee answers `ringMs` after INVITED; both show the other in #remote. */
+/**
+ * OpenCall app: the callee answers `ringMs` after INVITED; both show the other in #remote. It opts
+ * into early media (off by default), so "with the phone ringing first" measures media connected
+ * while ringing, as before.
+ */
 export const OPENCALL_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>OpenCall media bench</title></head><body>
 ${COMMON}
 <script src="/opencall.iife.js"></script>
 <script>
   window.setup = async (o) => {
-    const calling = new TRTCCalling({ SDKAppID: o.SDKAppID, serverUrl: o.serverUrl });
+    const calling = new TRTCCalling({ SDKAppID: o.SDKAppID, serverUrl: o.serverUrl, earlyMedia: true });
     window.calling = calling;
     const E = TRTCCalling.EVENT;
     calling.on(E.ERROR, (e) => window.errors.push(e.code + ' ' + e.message));

@@ -97,8 +97,8 @@ describe('device and environment errors in headless Chromium', () => {
     return c;
   }
 
-  async function open(browser: Browser, userID: string, o: { autoAccept?: boolean; host?: string; setup?: (c: BrowserContext) => Promise<unknown> } = {}): Promise<Page> {
-    return openApp(await context(browser, o.setup), { userID, serverUrl: server.url, pageUrl: app.url(o.host), autoAccept: o.autoAccept, pageErrors: uncaught });
+  async function open(browser: Browser, userID: string, o: { autoAccept?: boolean; earlyMedia?: boolean; host?: string; setup?: (c: BrowserContext) => Promise<unknown> } = {}): Promise<Page> {
+    return openApp(await context(browser, o.setup), { userID, serverUrl: server.url, pageUrl: app.url(o.host), autoAccept: o.autoAccept, earlyMedia: o.earlyMedia, pageErrors: uncaught });
   }
 
   /** The callee was never invited: a failed call() must not ring anyone. */
@@ -173,7 +173,8 @@ describe('device and environment errors in headless Chromium', () => {
   });
 
   it('60004 on the callee side: accepting a video call without a camera joins with audio', { timeout: 30_000 }, async () => {
-    const [alice, bob] = await Promise.all([open(normal, 'cam2-alice'), open(noCamera, 'cam2-bob')]);
+    // bob opted into early media: his camera is tried while ringing too, and that attempt must stay silent.
+    const [alice, bob] = await Promise.all([open(normal, 'cam2-alice'), open(noCamera, 'cam2-bob', { earlyMedia: true })]);
     expect(await attempt(alice, 'call', { userID: 'cam2-bob', type: 2 })).toMatchObject({ ok: true });
     await waitForEvent(bob, EVENT.INVITED);
     await bob.waitForTimeout(500); // the user takes a moment to answer

@@ -1,6 +1,6 @@
 /**
- * Going live quickly after accept, in headless Chromium: a 1:1 video call connects while the
- * phone rings and sends only black frames, too little for the sender to probe its path. So
+ * Going live quickly after accept, in headless Chromium: with early media (the callee's
+ * `earlyMedia: true`) a 1:1 video call connects while the phone rings and sends only black frames, too little for the sender to probe its path. So
  * the SDK puts `x-google-start-bitrate` in the SDP it sends (rtc/start-bitrate.ts): each side's
  * video sender must already target a 480p rate while ringing (Chromium's default start,
  * 300 kbit/s, leaves about 175 kbit/s for video, and the first live frame took ~150 ms instead
@@ -44,7 +44,8 @@ describe('video start bitrate while ringing (headless Chromium)', () => {
   const fx = browserFixture();
 
   it('targets a 480p rate before accept on both sides, then shows live video both ways', { timeout: 40_000 }, async () => {
-    const open = (userID: string) => fx.open(userID, { context: { viewport: { width: 400, height: 300 } } });
+    // Early media is an opt-in; this is what it is for.
+    const open = (userID: string) => fx.open(userID, { earlyMedia: true, context: { viewport: { width: 400, height: 300 } } });
     const [alice, bob] = await Promise.all([open('sb_alice'), open('sb_bob')]);
     expect(await attempt(alice, 'call', { userID: 'sb_bob', type: 2 })).toMatchObject({ ok: true });
     await waitForEvent(bob, EVENT.INVITED);

@@ -158,6 +158,9 @@ async function startParties() {
     return { inviteID, roomID: res.data.roomID as number, sponsor, invitees };
   };
   const calls = [await call('pa0', ['pb0'], true), await call('pa1', ['pb1'], true), await call('g0', ['g1', 'g2'], true), await call('r0', ['r1'], false)];
+  // r1 rings with early media (it relays first), so relays from r0 reach it while it rings.
+  expect((await request(c.r1!, { t: 'relay', inviteID: calls[3]!.inviteID, to: 'r0', payload: { kind: 'ready' } })).ok).toBe(true);
+  await c.r0!.until(() => c.r0!.frames.find((f) => f.t === 'relay' && f.from === 'r1'), 'ready from r1');
   return { c, calls };
 }
 

@@ -22,6 +22,8 @@ export interface MMember {
   user: string;
   state: MemberState;
   batch: number;
+  /** Ringing, it relayed to someone in the call: it opted into early media, relays to it may flow. */
+  earlyMedia?: true;
 }
 
 export interface MBatch {
@@ -285,6 +287,9 @@ export class Model {
         const activeStates = ['ringing', 'joined'];
         if (!activeStates.includes(member.state) || !activeStates.includes(target.state)) throw new Refused(Code.INVALID_STATE, 'relay with a party that left');
         if (member.state !== 'joined' && target.state !== 'joined') throw new Refused(Code.INVALID_STATE, 'relay between two ringing invitees');
+        // Privacy: a ringing member takes relays only after opting into early media by relaying first.
+        if (member.state === 'ringing') member.earlyMedia = true;
+        else if (target.state === 'ringing' && !target.earlyMedia) throw new Refused(Code.INVALID_STATE, 'relay to a ringing invitee who did not opt into early media');
         if (!this.deliver(op.to, { t: 'relay', inviteID: call.inviteID, from: u, payload: { kind: 'ready' } })) throw new Refused(Code.PEER_UNAVAILABLE, 'offline');
         return undefined;
       }
@@ -329,7 +334,10 @@ export class Model {
     // userOnline: an invitation still ringing for the user rings again.
     const call = this.activeCallOf(u);
     const member = call?.members.find((m) => m.user === u);
-    if (call && member?.state === 'ringing') this.ring(call, member);
+    if (call && member?.state === 'ringing') {
+      delete member.earlyMedia; // the device that rings now has not opted in
+      this.ring(call, member);
+    }
     return ANSWERED;
   }
 

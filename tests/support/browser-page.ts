@@ -63,7 +63,7 @@ const PAGE = `<!doctype html>
   const plain = (v) => { try { return v === undefined ? null : JSON.parse(JSON.stringify(v)); } catch (e) { return String(v); } };
   const settled = (e) => ({ ok: false, name: e && e.name, code: e && e.code, message: e && e.message });
   window.startApp = async function (o) {
-    const calling = new TRTCCalling({ SDKAppID: o.SDKAppID, serverUrl: o.serverUrl });
+    const calling = new TRTCCalling({ SDKAppID: o.SDKAppID, serverUrl: o.serverUrl, earlyMedia: o.earlyMedia });
     window.calling = calling;
     const E = TRTCCalling.EVENT;
     for (const name of o.events) calling.on(name, (p) => window.events.push({ name, payload: plain(p) }));
@@ -118,6 +118,8 @@ export interface OpenAppOptions {
   /** The page to open (AppServer.url()). */
   pageUrl: string;
   autoAccept?: boolean;
+  /** The SDK's `earlyMedia` option: connect while ringing (default false). */
+  earlyMedia?: boolean;
   /** Collects uncaught page errors, prefixed with the user ID. */
   pageErrors?: string[];
 }
@@ -133,6 +135,7 @@ export async function openApp(context: BrowserContext, o: OpenAppOptions): Promi
     userID: o.userID,
     userSig: sig(o.userID),
     autoAccept: o.autoAccept === true,
+    earlyMedia: o.earlyMedia === true,
     events: RECORDED,
   });
   return page;
@@ -146,7 +149,7 @@ export interface BrowserFixture {
   /** Uncaught errors of the pages opened by `open`, prefixed with the user ID. */
   uncaught: string[];
   /** Opens the app for `userID` in a new context (closed after the describe) and logs in. */
-  open(userID: string, o?: { autoAccept?: boolean; context?: BrowserContextOptions; initScript?: () => void }): Promise<Page>;
+  open(userID: string, o?: { autoAccept?: boolean; earlyMedia?: boolean; context?: BrowserContextOptions; initScript?: () => void }): Promise<Page>;
 }
 
 /**
@@ -165,7 +168,7 @@ export function browserFixture(o: { serve?: (bundle: string) => Promise<AppServe
       const context = await fx.browser.newContext(p.context);
       contexts.push(context);
       if (p.initScript) await context.addInitScript(p.initScript);
-      return openApp(context, { userID, serverUrl: fx.server.url, pageUrl: fx.app.url(), autoAccept: p.autoAccept, pageErrors: fx.uncaught });
+      return openApp(context, { userID, serverUrl: fx.server.url, pageUrl: fx.app.url(), autoAccept: p.autoAccept, earlyMedia: p.earlyMedia, pageErrors: fx.uncaught });
     },
   };
   beforeAll(async () => {

@@ -152,7 +152,9 @@ export async function login(userID: string, pastedSig: string): Promise<void> {
       state.loginError = 'This server does not hand out development UserSigs: paste a UserSig made by your backend.';
       return;
     }
-    const calling = markRaw(new TRTCCalling({ SDKAppID: state.sdkAppId, serverUrl: location.origin }));
+    // Early media (an opt-in): while the phone rings the call connects, so accepting shows the
+    // caller at once; the price is that a caller learns this device's addresses before you answer.
+    const calling = markRaw(new TRTCCalling({ SDKAppID: state.sdkAppId, serverUrl: location.origin, earlyMedia: true }));
     wire(calling);
     sdk = calling;
     try {

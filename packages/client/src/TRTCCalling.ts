@@ -24,8 +24,20 @@ export interface TRTCCallingOptions {
   /** A WebSocket constructor to use instead of the global one. */
   WebSocket?: WebSocketCtor;
   /**
-   * Open the microphone (and camera for video calls) and connect to the caller while the
-   * phone rings, sending nothing real until accept(). accept() then only unmutes. Default true.
+   * Early media, an opt-in. `true`: while the phone rings, open the microphone (and camera for
+   * video calls) and connect to the caller, sending only silence and black frames until
+   * accept(); accept() then just unmutes, so the first picture comes much sooner. The price:
+   * connecting means ICE, so the caller learns this device's IP addresses (and that it is
+   * online) before the user answers or even if they decline, and the camera light comes on
+   * while ringing. Default `false`: nothing touches a device or the network for the call before
+   * accept(), as in Tencent's trtc-calling-js; relays a caller sends to a ringing device are
+   * ignored (and the server refuses them). Ignored when every device of a user rings
+   * (`OPENCALL_MULTI_DEVICE=ring-all`).
+   */
+  earlyMedia?: boolean;
+  /**
+   * @deprecated The former name of {@link earlyMedia} (whose default was `true`); `earlyMedia`
+   * wins when both are set.
    */
   prepareMediaWhileRinging?: boolean;
   /**
@@ -496,7 +508,7 @@ export class TRTCCalling {
       local,
       iceServers: result.iceServers as RTCIceServer[],
       iceTransportPolicy: this.options.iceTransportPolicy === 'relay' ? 'relay' : 'all',
-      prepareMediaWhileRinging: this.options.prepareMediaWhileRinging !== false,
+      earlyMedia: (this.options.earlyMedia ?? this.options.prepareMediaWhileRinging) === true,
       emit: (event, payload) => this.onCallEvent(event, payload),
       reportError: (err) => this.emitError(err),
     });

@@ -46,6 +46,8 @@ class ActiveCall {
   connectedAt: number | undefined;
   /** We asked to leave: nothing more about this call goes to the server (it may be over already). */
   leaving = false;
+  /** Ringing with early media: relays are welcome before accept (else they are dropped). */
+  earlyMedia = false;
   readonly peers = new Map<string, Peer>();
   constructor(
     readonly role: 'caller' | 'callee',
@@ -76,8 +78,11 @@ export interface CallControllerDeps {
   iceServers: RTCIceServer[];
   /** 'relay' restricts media to TURN relays. Default 'all'. */
   iceTransportPolicy?: RTCIceTransportPolicy;
-  /** Open the microphone/camera and connect while ringing, so accept() only unmutes. */
-  prepareMediaWhileRinging: boolean;
+  /**
+   * Early media: open the microphone/camera and connect while ringing, so accept() only
+   * unmutes. Off, a ringing call starts no ICE and ignores relays (see onFrame 'relay').
+   */
+  earlyMedia: boolean;
   emit: Emit;
   /** Emits ERROR for failures that do not reject a promise the app holds. */
   reportError(err: CallingError): void;
@@ -373,6 +378,10 @@ export class CallController {
         return;
       case 'relay':
         if (call.mediaPath === 'sfu') return;
+        // Privacy: answering an offer, applying candidates or offering on "ready" would start ICE
+        // and reveal our addresses to a caller the user has not answered. After accept() we send
+        // "ready" and the caller offers afresh, so dropping these loses nothing.
+        if (call.phase === 'ringing' && !call.earlyMedia) return;
         if (f.payload.kind === 'ready') {
           if (!call.peers.has(f.from)) return;
           // A fresh "ready" (e.g. the callee reloaded and got the invitation again) restarts the link.
@@ -554,8 +563,10 @@ export class CallController {
       userData: f.userData ?? '',
       inviteID: f.inviteID,
     });
-    // earlyMedia false: several devices of ours ring, and only the one that answers may connect.
-    if (this.d.prepareMediaWhileRinging && f.earlyMedia !== false && rtc && this.current === call) {
+    // Early media only if the app opted in, and not when several devices of ours ring
+    // (f.earlyMedia false): only the one that answers may connect.
+    if (this.d.earlyMedia && f.earlyMedia !== false && rtc && this.current === call) {
+      call.earlyMedia = true;
       if (call.mediaPath === 'mesh') for (const userID of f.joined) this.linkTo(call, userID);
       // Devices open in the background; a failure is reported when the user accepts.
       this.openMedia(call.callType, false).catch(() => {});

@@ -275,9 +275,25 @@ export class CallEngine {
     }
     // Two ringing invitees have no business talking to each other.
     if (member.state !== 'joined' && target.state !== 'joined') throw refuse.state('cannot relay between two ringing invitees');
+    if (member.state === 'ringing') this.optIntoEarlyMedia(call, member);
+    // Privacy: SDP/ICE make a device start ICE and reveal its addresses; a ringing one only
+    // takes them once it opted into early media (by relaying first) or accepted.
+    else if (target.state === 'ringing' && !target.earlyMedia) {
+      throw refuse.state(`cannot relay to ${msg.to} before they accept: they did not opt into early media (they send the first relay when they do)`);
+    }
     if (!this.sendTo(target, { t: 'relay', inviteID: call.inviteID, from: userID, payload: msg.payload })) {
       throw new ProtocolError(ErrorCode.PEER_UNAVAILABLE, `${msg.to} is offline`);
     }
+  }
+
+  /**
+   * A ringing member's relay is its opt-in to early media. Not when every device rings
+   * (ring-all): they were told not to connect before answering, and relays would reach them all.
+   */
+  private optIntoEarlyMedia(call: Call, member: Member): void {
+    if (member.earlyMedia || this.ringAll) return;
+    member.earlyMedia = true;
+    this.events.emit('callUpdated', call);
   }
 
   /** Records what a party sends and tells the others (USER_AUDIO/VIDEO_AVAILABLE). */
@@ -310,7 +326,13 @@ export class CallEngine {
   userOnline(userID: string, device?: string): void {
     const call = this.activeCall.get(userID);
     const member = call?.members.get(userID);
-    if (call && member?.state === 'ringing') this.ring(call, member, device);
+    if (!call || member?.state !== 'ringing') return;
+    // The device that rings now has not opted into early media (yet): it says so by relaying.
+    if (member.earlyMedia) {
+      delete member.earlyMedia;
+      this.events.emit('callUpdated', call);
+    }
+    this.ring(call, member, device);
   }
 
   /**

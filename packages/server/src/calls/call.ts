@@ -17,6 +17,11 @@ export interface Member {
   batch: number;
   /** The device of the user the call is on (set when they call, accept or join). */
   device?: string;
+  /**
+   * Ringing, this member relayed to someone in the call (its SDK opted into early media): relays
+   * to it may flow before it accepts. Without it, nobody can make a ringing device start ICE.
+   */
+  earlyMedia?: true;
 }
 
 /** A call as plain data, to hand over to another node (see cluster/). Timers are derived, not stored. */
