@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { ErrorCode } from '@opencall/protocol';
 import { join } from 'node:path';
 import { Authenticator } from './auth/authenticator.js';
 import { startClusterNode, type ClusterNode } from './cluster/cluster-node.js';
@@ -10,6 +11,7 @@ import { GROUPS_FILE, SqliteGroupStore } from './groups/sqlite-group-store.js';
 import { registerAdminRoutes } from './http/admin-routes.js';
 import { registerPublicRoutes } from './http/public-routes.js';
 import { createHttpApp } from './http/http-app.js';
+import { limitHttpRate, sendRateLimited } from './http/rate-limit.js';
 import { createIceServerProvider } from './ice/ice-servers.js';
 import { createLogger } from './log.js';
 import { registerMetricsRoute, ServerMetrics } from './metrics/metrics.js';
@@ -26,6 +28,8 @@ export interface RunningServer {
   /** Base URL, e.g. `http://127.0.0.1:8080`; the signaling WebSocket is at `/ws` under it. */
   url: string;
   port: number;
+  /** Base URL of the metrics listener (`/metrics`, `/healthz`) when `metricsPort` is set. */
+  metricsUrl?: string;
   /** Ends every call, closes every connection and stops listening. */
   close(): Promise<void>;
   /** Live counters, for tests and health checks (users and calls: 0 on a cluster node not running the call core). */
@@ -64,7 +68,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       recordStore: records.store,
       metrics,
     });
-  const auth = new Authenticator(o.sdkAppId, o.secretKey);
+  // The admin identifier is reserved: nobody logs in as it (docs/configuration.md, OPENCALL_ADMIN_ID).
+  const reservedUserIDs = new Set([o.adminUserID]);
+  const auth = new Authenticator(o.sdkAppId, o.secretKey, reservedUserIDs);
   let cluster: ClusterNode | undefined;
   let gateway: WsGateway;
   if (clustered) {
@@ -87,13 +93,34 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const users = () => core?.registry.size ?? 0;
   const calls = () => core?.engine.size ?? 0;
   const stats = () => ({ connections: gateway.connectionCount, users: users(), calls: calls() });
-  const app = createHttpApp({ connections: () => gateway.connectionCount, users, calls }, o.trustProxy);
-  registerAdminRoutes(app, { auth, sdkAppId: o.sdkAppId, adminUserID: o.adminUserID, groups: cluster ? cluster.groupAdmin : memoryGroupAdmin(groups) });
-  registerRecordRoutes(app, { auth, sdkAppId: o.sdkAppId, adminUserID: o.adminUserID, records });
-  if (metrics) registerMetricsRoute(app, metrics);
-  await registerPublicRoutes(app, { sdkAppId: o.sdkAppId, secretKey: o.secretKey, devUserSig: o.devUserSig, staticDir: o.staticDir });
+  const health = { connections: () => gateway.connectionCount, users, calls };
+  const rate = { max: o.httpRateLimit, windowMs: o.httpRateWindowMs };
+  const app = createHttpApp(health, o.trustProxy);
+  await limitHttpRate(app, rate);
+  registerAdminRoutes(app, { adminToken: o.adminToken, groups: cluster ? cluster.groupAdmin : memoryGroupAdmin(groups) });
+  registerRecordRoutes(app, { auth, sdkAppId: o.sdkAppId, adminToken: o.adminToken, records });
+  // /metrics on its own listener (OPENCALL_METRICS_PORT), or on the public one.
+  let metricsApp: ReturnType<typeof createHttpApp> | undefined;
+  if (metrics && o.metricsPort !== undefined) {
+    metricsApp = createHttpApp(health, o.trustProxy);
+    await limitHttpRate(metricsApp, rate);
+    metricsApp.setErrorHandler((err, _req, reply) => {
+      if (!sendRateLimited(err as { statusCode?: number }, reply)) void reply.status(500).send({ code: ErrorCode.INTERNAL, message: 'internal error' });
+    });
+    registerMetricsRoute(metricsApp, metrics, o.metricsToken);
+  } else if (metrics) {
+    registerMetricsRoute(app, metrics, o.metricsToken);
+  }
+  await registerPublicRoutes(app, { sdkAppId: o.sdkAppId, secretKey: o.secretKey, devUserSig: o.devUserSig, staticDir: o.staticDir, reservedUserIDs });
   app.server.on('upgrade', gateway.handleUpgrade);
   await app.listen({ port: o.port, host: o.host });
+  let metricsUrl: string | undefined;
+  if (metricsApp) {
+    await metricsApp.listen({ port: o.metricsPort!, host: o.metricsHost });
+    const mHost = o.metricsHost.includes(':') ? `[${o.metricsHost}]` : o.metricsHost;
+    metricsUrl = `http://${mHost}:${(metricsApp.server.address() as AddressInfo).port}`;
+    log.info({ event: 'metrics.listening', url: metricsUrl }, `metrics on ${metricsUrl}/metrics`);
+  }
   const port = (app.server.address() as AddressInfo).port;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${host}:${port}`;
@@ -103,6 +130,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   return {
     url,
     port,
+    ...(metricsUrl !== undefined && { metricsUrl }),
     stats,
     ...(cluster && { cluster: { nodeId: cluster.nodeId, leading: () => cluster!.leading } }),
     close() {
@@ -119,7 +147,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           core!.engine.endAll();
           gateway.close(CloseCode.SHUTDOWN, 'server shutting down');
         }
-        const httpClosed = app.close();
+        const httpClosed = Promise.all([app.close(), metricsApp?.close()]);
         // Clients answer the close handshake at once; whoever does not is cut off.
         const drained = async (ms: number) => {
           for (const until = Date.now() + ms; gateway.connectionCount > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
