@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
@@ -76,6 +77,11 @@ export interface ServerOptions {
   multiDevice?: MultiDevice;
   /** Redis URL: every node given the same one acts as one server (docs/deployment.md, "Several nodes"). */
   redisUrl?: string;
+  /**
+   * CA certificate(s), PEM text, trusted for a `rediss://` Redis URL besides the system's (a
+   * private CA, or Redis's self-signed certificate). Default none.
+   */
+  redisTlsCa?: string;
   /** Prefix of every Redis key and channel, so deployments can share a Redis. Default '{opencall}:'. */
   redisPrefix?: string;
   /** This node's name in the cluster (unique). Default: host name, pid and a random suffix. */
@@ -112,7 +118,8 @@ export interface ServerOptions {
 
 /** Options after defaults. */
 export interface ResolvedOptions
-  extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock' | 'groups' | 'staticDir' | 'dataDir' | 'databaseUrl' | 'turnSecret' | 'janusUrl' | 'janusApiSecret' | 'redisUrl' | 'adminToken' | 'metricsToken' | 'metricsPort'>> {
+  extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock' | 'groups' | 'staticDir' | 'dataDir' | 'databaseUrl' | 'turnSecret' | 'janusUrl' | 'janusApiSecret' | 'redisUrl' | 'adminToken' | 'metricsToken' | 'metricsPort' | 'redisTlsCa'>> {
+  redisTlsCa: string | undefined;
   adminToken: string | undefined;
   metricsToken: string | undefined;
   metricsPort: number | undefined;
@@ -158,6 +165,7 @@ const envSchema = z.object({
   OPENCALL_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
   OPENCALL_MULTI_DEVICE: z.enum(['kick', 'ring-all']).default('kick'),
   OPENCALL_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  OPENCALL_REDIS_TLS_CA: z.string().min(1).optional(),
   OPENCALL_REDIS_PREFIX: z.string().min(1).max(64).default('{opencall}:'),
   OPENCALL_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)').optional(),
   OPENCALL_CLUSTER_LEASE_MS: z.coerce.number().int().min(500).max(60_000).default(5000),
@@ -224,6 +232,15 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       'OPENCALL_REDIS_URL without OPENCALL_DATABASE_URL: each node keeps call records in its own SQLite file, so history depends on which node runs the call core. Set OPENCALL_DATABASE_URL (PostgreSQL) for several nodes.',
     );
   }
+  let redisTlsCa: string | undefined;
+  if (e.OPENCALL_REDIS_TLS_CA !== undefined) {
+    try {
+      redisTlsCa = readFileSync(e.OPENCALL_REDIS_TLS_CA, 'utf8');
+    } catch (err) {
+      throw new Error(`invalid configuration:\n  OPENCALL_REDIS_TLS_CA: cannot read ${e.OPENCALL_REDIS_TLS_CA}: ${(err as Error).message}`);
+    }
+    if (!redisTlsCa.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`invalid configuration:\n  OPENCALL_REDIS_TLS_CA: ${e.OPENCALL_REDIS_TLS_CA} holds no PEM certificate`);
+  }
   const ice = checkIceConfig({ iceServers, turnSecret: e.OPENCALL_TURN_SECRET, turnTtl: e.OPENCALL_TURN_TTL });
   if (ice.errors.length > 0) throw new Error(`invalid configuration:\n${ice.errors.map((m) => `  OPENCALL_ICE_SERVERS: ${m}`).join('\n')}`);
   warnings.push(...ice.warnings);
@@ -254,6 +271,7 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       multiDevice: e.OPENCALL_MULTI_DEVICE,
       ...(e.OPENCALL_REDIS_URL !== undefined && { redisUrl: e.OPENCALL_REDIS_URL }),
       redisPrefix: e.OPENCALL_REDIS_PREFIX,
+      ...(redisTlsCa !== undefined && { redisTlsCa }),
       ...(e.OPENCALL_NODE_ID !== undefined && { nodeId: e.OPENCALL_NODE_ID }),
       clusterLeaseMs: e.OPENCALL_CLUSTER_LEASE_MS,
       insecureDev,
@@ -319,6 +337,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     multiDevice: o.multiDevice ?? 'kick',
     redisUrl: o.redisUrl,
     redisPrefix: o.redisPrefix ?? '{opencall}:',
+    redisTlsCa: o.redisTlsCa,
     nodeId: o.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     clusterLeaseMs: o.clusterLeaseMs ?? 5000,
     insecureDev: o.insecureDev ?? false,

@@ -76,6 +76,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (clustered) {
     cluster = await startClusterNode({
       redisUrl: o.redisUrl!,
+      ...(o.redisTlsCa !== undefined && { redisTlsCa: o.redisTlsCa }),
       prefix: o.redisPrefix,
       nodeId: o.nodeId,
       leaseMs: o.clusterLeaseMs,
