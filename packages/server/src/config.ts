@@ -110,7 +110,7 @@ export interface ServerOptions {
   metricsPort?: number;
   /** Interface of that metrics listener. Default 127.0.0.1. */
   metricsHost?: string;
-  /** Most HTTP requests per client address per window (`/healthz` excepted); 0 turns the limit off. Default 100. */
+  /** Most HTTP requests per client address per window (`/healthz` excepted); 0 turns the limit off. Default 300 (an office behind one NAT address loading the app at once stays under it). */
   httpRateLimit?: number;
   /** That window in ms. Default 10000. */
   httpRateWindowMs?: number;
@@ -174,7 +174,7 @@ const envSchema = z.object({
   OPENCALL_METRICS_TOKEN: z.string().min(MIN_SECRET_LENGTH, `at least ${MIN_SECRET_LENGTH} characters (e.g. openssl rand -hex 32)`).optional(),
   OPENCALL_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   OPENCALL_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
-  OPENCALL_HTTP_RATE: z.coerce.number().int().min(0).max(1_000_000).default(100),
+  OPENCALL_HTTP_RATE: z.coerce.number().int().min(0).max(1_000_000).default(300),
   OPENCALL_HTTP_RATE_WINDOW_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   OPENCALL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
@@ -345,7 +345,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     metricsToken: o.metricsToken,
     metricsPort: o.metricsPort,
     metricsHost: o.metricsHost ?? '127.0.0.1',
-    httpRateLimit: o.httpRateLimit ?? 100,
+    httpRateLimit: o.httpRateLimit ?? 300,
     httpRateWindowMs: o.httpRateWindowMs ?? 10_000,
   };
 }
