@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import { ErrorCode } from '@opencall/protocol';
 import { join } from 'node:path';
 import { Authenticator } from './auth/authenticator.js';
 import { startClusterNode, type ClusterNode } from './cluster/cluster-node.js';
@@ -11,10 +10,11 @@ import { GROUPS_FILE, SqliteGroupStore } from './groups/sqlite-group-store.js';
 import { registerAdminRoutes } from './http/admin-routes.js';
 import { registerPublicRoutes } from './http/public-routes.js';
 import { createHttpApp } from './http/http-app.js';
-import { limitHttpRate, sendRateLimited } from './http/rate-limit.js';
+import { limitHttpRate } from './http/rate-limit.js';
 import { createIceServerProvider } from './ice/ice-servers.js';
 import { createLogger } from './log.js';
 import { registerMetricsRoute, ServerMetrics } from './metrics/metrics.js';
+import { startMetricsListener } from './metrics/metrics-listener.js';
 import { openRecords, registerRecordRoutes } from './records/index.js';
 import { CloseCode } from './transport/message-router.js';
 import { WsGateway } from './transport/ws-gateway.js';
@@ -100,28 +100,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await limitHttpRate(app, rate);
   registerAdminRoutes(app, { adminToken: o.adminToken, groups: cluster ? cluster.groupAdmin : memoryGroupAdmin(groups) });
   registerRecordRoutes(app, { auth, sdkAppId: o.sdkAppId, adminToken: o.adminToken, records });
-  // /metrics on its own listener (OPENCALL_METRICS_PORT), or on the public one.
-  let metricsApp: ReturnType<typeof createHttpApp> | undefined;
-  if (metrics && o.metricsPort !== undefined) {
-    metricsApp = createHttpApp(health, o.trustProxy);
-    await limitHttpRate(metricsApp, rate);
-    metricsApp.setErrorHandler((err, _req, reply) => {
-      if (!sendRateLimited(err as { statusCode?: number }, reply)) void reply.status(500).send({ code: ErrorCode.INTERNAL, message: 'internal error' });
-    });
-    registerMetricsRoute(metricsApp, metrics, o.metricsToken);
-  } else if (metrics) {
-    registerMetricsRoute(app, metrics, o.metricsToken);
-  }
+  // /metrics on its own listener (OPENCALL_METRICS_PORT, started below), or on the public one.
+  const ownMetricsListener = metrics !== undefined && o.metricsPort !== undefined;
+  if (metrics && !ownMetricsListener) registerMetricsRoute(app, metrics, o.metricsToken);
   await registerPublicRoutes(app, { sdkAppId: o.sdkAppId, secretKey: o.secretKey, devUserSig: o.devUserSig, staticDir: o.staticDir, reservedUserIDs });
   app.server.on('upgrade', gateway.handleUpgrade);
   await app.listen({ port: o.port, host: o.host });
-  let metricsUrl: string | undefined;
-  if (metricsApp) {
-    await metricsApp.listen({ port: o.metricsPort!, host: o.metricsHost });
-    const mHost = o.metricsHost.includes(':') ? `[${o.metricsHost}]` : o.metricsHost;
-    metricsUrl = `http://${mHost}:${(metricsApp.server.address() as AddressInfo).port}`;
-    log.info({ event: 'metrics.listening', url: metricsUrl }, `metrics on ${metricsUrl}/metrics`);
-  }
+  const metricsListener = ownMetricsListener
+    ? await startMetricsListener(health, metrics!, { host: o.metricsHost, port: o.metricsPort!, token: o.metricsToken, trustProxy: o.trustProxy, rate }).catch(async (err: unknown) => {
+        await app.close(); // e.g. the metrics port is taken: do not leave the public port open
+        throw err;
+      })
+    : undefined;
+  const metricsUrl = metricsListener?.url;
+  if (metricsUrl) log.info({ event: 'metrics.listening', url: metricsUrl }, `metrics on ${metricsUrl}/metrics`);
   const port = (app.server.address() as AddressInfo).port;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${host}:${port}`;
@@ -148,7 +140,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           core!.engine.endAll();
           gateway.close(CloseCode.SHUTDOWN, 'server shutting down');
         }
-        const httpClosed = Promise.all([app.close(), metricsApp?.close()]);
+        const httpClosed = Promise.all([app.close(), metricsListener?.app.close()]);
         // Clients answer the close handshake at once; whoever does not is cut off.
         const drained = async (ms: number) => {
           for (const until = Date.now() + ms; gateway.connectionCount > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
