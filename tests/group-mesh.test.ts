@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT, ErrorCode, TUICallEvent } from '@opencall/client/node';
-import { eventually, inbound, sig, sleep, startTestServer, testBed, TestClient } from './support/harness.js';
+import { ADMIN_TOKEN, eventually, inbound, sig, sleep, startTestServer, testBed, TestClient } from './support/harness.js';
 
 /** Every client receives growing audio and video from every other one. */
 async function expectFullMesh(clients: TestClient[]) {
@@ -146,16 +146,20 @@ describe('group calls over a mesh', () => {
 describe('groups', () => {
   const bed = testBed();
   const client = bed.client;
-  const admin = (path: string, method: string, body?: unknown, auth = `Bearer ${sig('administrator')}`) =>
+  const admin = (path: string, method: string, body?: unknown, auth = `Bearer ${ADMIN_TOKEN}`) =>
     fetch(`${bed.server!.url}${path}`, {
       method,
       headers: { ...(auth && { authorization: auth }), ...(body !== undefined && { 'content-type': 'application/json' }) },
       ...(body !== undefined && { body: JSON.stringify(body) }),
     });
 
-  it('admin REST API: authenticated by an admin UserSig', async () => {
+  it('admin REST API: authenticated by OPENCALL_ADMIN_TOKEN only (never a UserSig, never the query string)', async () => {
     bed.server = await startTestServer();
     expect((await admin('/v1/admin/groups/team', 'PUT', { members: ['a'] }, '')).status).toBe(401);
+    // A UserSig of the admin identity grants nothing, as a header or in the query string.
+    expect((await admin('/v1/admin/groups/team', 'PUT', { members: ['a'] }, `Bearer ${sig('administrator')}`)).status).toBe(401);
+    expect((await admin(`/v1/admin/groups/team?identifier=administrator&usersig=${encodeURIComponent(sig('administrator'))}`, 'PUT', { members: ['a'] }, '')).status).toBe(401);
+    expect((await admin(`/v1/admin/groups/team?token=${ADMIN_TOKEN}`, 'PUT', { members: ['a'] }, '')).status).toBe(401);
     expect((await admin('/v1/admin/groups/team', 'PUT', { members: ['a'] }, `Bearer ${sig('alice')}`)).status).toBe(401);
     expect((await admin('/v1/admin/groups/team', 'PUT', { members: ['a'] }, 'Bearer garbage')).status).toBe(401);
     const put = await admin('/v1/admin/groups/team', 'PUT', { members: ['alice', 'bob'] });
@@ -164,8 +168,15 @@ describe('groups', () => {
     expect(await (await admin('/v1/admin/groups/team', 'GET')).json()).toEqual({ groupID: 'team', members: ['alice', 'carol'] });
     expect((await admin('/v1/admin/groups/team', 'PUT', { members: ['bad id'] })).status).toBe(400);
     expect((await admin('/v1/admin/groups/nope', 'GET')).status).toBe(404);
-    expect((await admin(`/v1/admin/groups/team?identifier=administrator&usersig=${encodeURIComponent(sig('administrator'))}`, 'DELETE', undefined, '')).status).toBe(200);
+    expect((await admin('/v1/admin/groups/team', 'DELETE')).status).toBe(200);
     expect((await admin('/v1/admin/groups/team', 'GET')).status).toBe(404);
+  });
+
+  it('admin REST API: off without OPENCALL_ADMIN_TOKEN (403 saying how to turn it on)', async () => {
+    bed.server = await startTestServer({ adminToken: undefined });
+    const r = await admin('/v1/admin/groups/team', 'PUT', { members: ['a'] });
+    expect(r.status).toBe(403);
+    expect(await r.json()).toEqual({ code: ErrorCode.ADMIN_UNAUTHORIZED, message: expect.stringMatching(/OPENCALL_ADMIN_TOKEN/) });
   });
 
   it('a groupID call reaches members only; a member joins the running call by roomID', async () => {

@@ -161,4 +161,30 @@ describe('GET /metrics', () => {
     server = await startTestServer({ metrics: false });
     expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
   });
+  it('with metricsToken (OPENCALL_METRICS_TOKEN): only for Authorization: Bearer <token>', async () => {
+    const token = 'metrics-token-0123456789abcdef-0123456789';
+    server = await startTestServer({ metricsToken: token });
+    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: token }] as Record<string, string>[]) {
+      const res = await fetch(`${server.url}/metrics`, { headers });
+      expect(res.status, JSON.stringify(headers)).toBe(401);
+      expect((await res.json()).code).toBe(40303);
+    }
+    expect((await fetch(`${server.url}/metrics?token=${token}`)).status).toBe(401);
+    const ok = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    expect(ok.status).toBe(200);
+    expect(sample(await ok.text(), 'opencall_users')).toBe(0);
+  });
+
+  it('with metricsPort (OPENCALL_METRICS_PORT): on its own listener (with /healthz), not on the public one', async () => {
+    server = await startTestServer({ metricsPort: 0, metricsHost: '127.0.0.2' });
+    expect(server.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.2:\d+$/);
+    expect(server.metricsUrl).not.toBe(server.url);
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
+    const res = await fetch(`${server.metricsUrl}/metrics`);
+    expect(res.status).toBe(200);
+    expect(sample(await res.text(), 'opencall_connections')).toBe(0);
+    expect((await fetch(`${server.metricsUrl}/healthz`)).status).toBe(200);
+    // Nothing else is served there.
+    expect((await fetch(`${server.metricsUrl}/v1/config`)).status).toBe(404);
+  });
 });

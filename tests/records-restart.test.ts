@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '@opencall/server';
 import { EVENT, type CallRecord } from '@opencall/client/node';
-import { sig, TestClient } from './support/harness.js';
+import { ADMIN_TOKEN, sig, TestClient } from './support/harness.js';
 import { ensureServerBuilt, ServerProcess } from './support/server-binary.js';
 
 
@@ -23,7 +23,7 @@ function startWithData(dataDir: string): Promise<ServerProcess> {
 function admin(base: string, method: string, groupID: string, body?: unknown): Promise<Response> {
   return fetch(`${base}/v1/admin/groups/${groupID}`, {
     method,
-    headers: { authorization: `Bearer ${sig('administrator')}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
     ...(body !== undefined && { body: JSON.stringify(body) }),
   });
 }

@@ -444,6 +444,57 @@ describe.each(BACKENDS)('call record store: $name', (backend) => {
   });
 });
 
+describe('SQLite file: reads never wait on the signaling thread for the writer thread', () => {
+  /** Calls `from`..`to`-1 of alice (created T0 + i) written raw, so the writer thread has a big batch to commit. */
+  const writeCalls = (store: CallRecordStore, from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      const inviteID = `call-${String(i).padStart(5, '0')}`;
+      store.write({ kind: 'call', row: { inviteID, roomID: i + 1, sponsor: 'alice', groupID: null, callType: 1, createdAt: T0 + i } });
+      store.write({ kind: 'member', row: { inviteID, userID: 'alice', seq: 0, role: 'caller', state: 'joined', outcome: null, invitedAt: T0 + i, joinedAt: T0 + i, leftAt: null, callCreatedAt: T0 + i } });
+    }
+  };
+  const fileStore = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opencall-records-'));
+    tempDirs.push(dir);
+    return track(new SqliteCallRecordStore(join(dir, SQLITE_FILE), log));
+  };
+
+  it('history, get and closeOrphans are answered later, behind every earlier write; the event loop runs meanwhile', async () => {
+    const store = await fileStore();
+    await store.flush();
+    writeCalls(store, 0, 3000);
+    let turned = false;
+    setImmediate(() => (turned = true));
+    const page = store.history('alice', 5);
+    const one = store.get('call-02999');
+    // A Promise: the read waits behind the writer's batch on the writer thread, not here.
+    expect(page).toBeInstanceOf(Promise);
+    expect(one).toBeInstanceOf(Promise);
+    const [p, g] = await Promise.all([page, one]);
+    expect(turned).toBe(true);
+    expect(p.records.map((r) => r.inviteID)).toEqual(['call-02999', 'call-02998', 'call-02997', 'call-02996', 'call-02995']);
+    expect(p.more).toBe(true);
+    expect(g).toMatchObject({ inviteID: 'call-02999', sponsor: 'alice' });
+    writeCalls(store, 3000, 3001); // one more open call
+    expect((await store.closeOrphans(T0 + 10_000, new Set(['call-00000']))).length).toBe(3000); // all open but the kept one
+    expect((await store.get('call-00000'))!.endedAt).toBeNull();
+    expect((await store.get('call-03000'))!.endReason).toBe('server_restart');
+  });
+
+  it('the writer thread dies with a read in flight: the read is done on the signaling thread and still sees every write', async () => {
+    const store = await fileStore();
+    await store.flush();
+    writeCalls(store, 0, 2000);
+    const page = store.history('alice', 3);
+    const writer = (store as unknown as { writer: { worker: { terminate(): Promise<number> } } }).writer;
+    void writer.worker.terminate();
+    expect((await page).records.map((r) => r.inviteID)).toEqual(['call-01999', 'call-01998', 'call-01997']);
+    // Later reads and writes go on, on the signaling thread.
+    writeCalls(store, 2000, 2001);
+    expect((await store.get('call-02000'))!.inviteID).toBe('call-02000');
+  });
+});
+
 it('PostgreSQL unreachable at start: opening fails, so the server refuses to start', async () => {
   const { freePort } = await import('./support/postgres.js');
   const port = await freePort();

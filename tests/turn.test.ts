@@ -47,7 +47,7 @@ describe('TURN credentials (OPENCALL_TURN_SECRET)', () => {
   });
 
   it('refuses at start a TURN server it cannot make credentials for, and bad TTLs', () => {
-    const env = { OPENCALL_SECRET: 'x', OPENCALL_DATA_DIR: '' };
+    const env = { OPENCALL_SECRET: 'x'.repeat(32), OPENCALL_DATA_DIR: '' };
     expect(() => loadConfigFromEnv({ ...env, OPENCALL_ICE_SERVERS: 'turn:turn.example.com:3478' })).toThrow(/OPENCALL_ICE_SERVERS: .*OPENCALL_TURN_SECRET/);
     expect(() => loadConfigFromEnv({ ...env, OPENCALL_ICE_SERVERS: 'http://x' })).toThrow(/not a stun:, stuns:, turn: or turns: URL/);
     expect(() => loadConfigFromEnv({ ...env, OPENCALL_TURN_SECRET: 'k', OPENCALL_TURN_TTL: '10' })).toThrow(/OPENCALL_TURN_TTL/);

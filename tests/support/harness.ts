@@ -9,14 +9,16 @@ import { startTestCluster } from './cluster.js';
 import TRTCCalling, { EVENT, TUICallEvent, type NodeTRTCCallingOptions } from '@opencall/client/node';
 
 export const SDK_APP_ID = 1400012345;
-export const SECRET = 'test-secret-0123456789abcdef';
+export const SECRET = 'test-secret-0123456789abcdef-0123456789abcdef';
+/** OPENCALL_ADMIN_TOKEN of test servers (the admin REST API). */
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef-0123456789';
 
 /**
  * A real server on a free port. With OPENCALL_TEST_CLUSTER=<n> set, a cluster of n nodes on a
  * real Redis behind a round-robin balancer instead (tests/support/cluster.ts).
  */
 export async function startTestServer(extra: Partial<ServerOptions> = {}): Promise<RunningServer> {
-  const options: ServerOptions = { port: 0, host: '127.0.0.1', sdkAppId: SDK_APP_ID, secretKey: SECRET, logLevel: process.env.OPENCALL_TEST_LOG ?? 'silent', ...extra };
+  const options: ServerOptions = { port: 0, host: '127.0.0.1', sdkAppId: SDK_APP_ID, secretKey: SECRET, adminToken: ADMIN_TOKEN, logLevel: process.env.OPENCALL_TEST_LOG ?? 'silent', ...extra };
   const nodes = Number(process.env.OPENCALL_TEST_CLUSTER ?? 0);
   if (nodes > 0) return startTestCluster(options, nodes);
   return startServer(options);

@@ -6,6 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { readFileSync } from 'node:fs';
 import { freePort } from './ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,10 +21,22 @@ export interface RedisInstance {
 
 export const REDIS_BIN = '/usr/bin/redis-server';
 
-export async function startRedis(): Promise<RedisInstance> {
+export interface StartRedisOptions {
+  /** `requirepass`: the URL then carries it (`redis://:password@…`). */
+  password?: string;
+  /** TLS only (no plain port): the URL is `rediss://`; clients must trust `caFile`. */
+  tls?: { certFile: string; keyFile: string; caFile: string };
+}
+
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'opencall-redis-'));
   const port = await freePort();
-  const child: ChildProcess = spawn(REDIS_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'yes'], {
+  const { password, tls } = options;
+  const listen = tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'no']
+    : ['--port', String(port)];
+  const args = [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'yes', ...(password ? ['--requirepass', password] : [])];
+  const child: ChildProcess = spawn(REDIS_BIN, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -32,7 +46,7 @@ export async function startRedis(): Promise<RedisInstance> {
   const until = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`redis-server exited: ${output}`);
-    if (await answersPing(port)) break;
+    if (await answersPing(port, password, tls && readFileSync(tls.caFile, 'utf8'))) break;
     if (Date.now() > until) {
       child.kill('SIGKILL');
       throw new Error(`redis-server did not start: ${output}`);
@@ -41,7 +55,7 @@ export async function startRedis(): Promise<RedisInstance> {
   }
   let stopped: Promise<void> | undefined;
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `${tls ? 'rediss' : 'redis'}://${password ? `:${encodeURIComponent(password)}@` : ''}127.0.0.1:${port}`,
     port,
     stop: () =>
       (stopped ??= (async () => {
@@ -52,14 +66,18 @@ export async function startRedis(): Promise<RedisInstance> {
   };
 }
 
-function answersPing(port: number): Promise<boolean> {
+function answersPing(port: number, password?: string, ca?: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = createConnection({ port, host: '127.0.0.1' });
+    const s = ca ? tlsConnect({ port, host: '127.0.0.1', ca }) : createConnection({ port, host: '127.0.0.1' });
     s.once('error', () => resolve(false));
-    s.once('connect', () => s.write('PING\r\n'));
-    s.once('data', (d) => {
+    // With a password, AUTH first: the first reply is AUTH's (+OK), then PING's.
+    s.once(ca ? 'secureConnect' : 'connect', () => s.write(password ? `AUTH ${password}\r\nPING\r\n` : 'PING\r\n'));
+    let got = '';
+    s.on('data', (d) => {
+      got += String(d);
+      if (!got.includes('\r\n', password && got.startsWith('+OK') ? 5 : 0)) return;
       s.destroy();
-      resolve(String(d).startsWith('+PONG'));
+      resolve(got.endsWith('+PONG\r\n'));
     });
   });
 }

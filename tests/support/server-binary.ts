@@ -3,7 +3,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SDK_APP_ID, SECRET } from './harness.js';
+import { ADMIN_TOKEN, SDK_APP_ID, SECRET } from './harness.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SERVER_BIN = join(REPO_ROOT, 'packages/server/dist/bin.js');
@@ -56,6 +56,7 @@ export class ServerProcess {
       OPENCALL_HOST: '127.0.0.1',
       OPENCALL_SDKAPPID: String(SDK_APP_ID),
       OPENCALL_SECRET: SECRET,
+      OPENCALL_ADMIN_TOKEN: ADMIN_TOKEN,
       OPENCALL_DEV_USERSIG: '0',
       OPENCALL_LOG_LEVEL: 'info',
       ...env,

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import type { Logger } from 'pino';
@@ -39,7 +41,10 @@ export interface ServerOptions {
   sfuMaxParticipants?: number;
   /** Most people in a mesh call (every pair has its own connection). Default 4. */
   meshMaxParticipants?: number;
-  /** Identifier whose UserSig grants access to the admin REST API. Default 'administrator'. */
+  /**
+   * A reserved identity (Tencent's REST API identity): nobody logs in as it and the dev endpoint
+   * never mints it. It grants nothing: the admin API takes `adminToken`. Default 'administrator'.
+   */
   adminUserID?: string;
   /** Hand out UserSigs at POST /v1/dev/usersig (the demo's login). Development only. Default false. */
   devUserSig?: boolean;
@@ -72,6 +77,11 @@ export interface ServerOptions {
   multiDevice?: MultiDevice;
   /** Redis URL: every node given the same one acts as one server (docs/deployment.md, "Several nodes"). */
   redisUrl?: string;
+  /**
+   * CA certificate(s), PEM text, trusted for a `rediss://` Redis URL besides the system's (a
+   * private CA, or Redis's self-signed certificate). Default none.
+   */
+  redisTlsCa?: string;
   /** Prefix of every Redis key and channel, so deployments can share a Redis. Default '{opencall}:'. */
   redisPrefix?: string;
   /** This node's name in the cluster (unique). Default: host name, pid and a random suffix. */
@@ -81,10 +91,38 @@ export interface ServerOptions {
    * cluster waits before another node takes over from one that died. Default 5000.
    */
   clusterLeaseMs?: number;
+  /**
+   * Allow the development secret or development UserSigs on a host other than loopback
+   * (127.0.0.0/8, ::1, localhost). Default false: the server refuses to start instead.
+   */
+  insecureDev?: boolean;
+  /**
+   * Token of the admin REST API (`Authorization: Bearer <token>`), at least 32 characters.
+   * Default none: the admin routes answer 403 saying how to turn them on.
+   */
+  adminToken?: string;
+  /** Token `/metrics` requires (`Authorization: Bearer <token>`), at least 32 characters. Default none: open. */
+  metricsToken?: string;
+  /**
+   * Serve `/metrics` (and `/healthz`) on their own listener at this port, and not on the public
+   * one. Default none: `/metrics` is on the public port.
+   */
+  metricsPort?: number;
+  /** Interface of that metrics listener. Default 127.0.0.1. */
+  metricsHost?: string;
+  /** Most HTTP requests per client address per window (`/healthz` excepted); 0 turns the limit off. Default 300 (an office behind one NAT address loading the app at once stays under it). */
+  httpRateLimit?: number;
+  /** That window in ms. Default 10000. */
+  httpRateWindowMs?: number;
 }
 
 /** Options after defaults. */
-export interface ResolvedOptions extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock' | 'groups' | 'staticDir' | 'dataDir' | 'databaseUrl' | 'turnSecret' | 'janusUrl' | 'janusApiSecret' | 'redisUrl'>> {
+export interface ResolvedOptions
+  extends Required<Omit<ServerOptions, 'logger' | 'logLevel' | 'clock' | 'groups' | 'staticDir' | 'dataDir' | 'databaseUrl' | 'turnSecret' | 'janusUrl' | 'janusApiSecret' | 'redisUrl' | 'adminToken' | 'metricsToken' | 'metricsPort' | 'redisTlsCa'>> {
+  redisTlsCa: string | undefined;
+  adminToken: string | undefined;
+  metricsToken: string | undefined;
+  metricsPort: number | undefined;
   redisUrl: string | undefined;
   turnSecret: string | undefined;
   janusUrl: string | undefined;
@@ -96,6 +134,8 @@ export interface ResolvedOptions extends Required<Omit<ServerOptions, 'logger' |
 }
 
 const DEV_SECRET = 'opencall-dev-secret-do-not-use-in-production';
+/** Shortest secret, admin token or metrics token accepted (Tencent's keys are 64 hex characters). */
+export const MIN_SECRET_LENGTH = 32;
 const DEV_SDKAPPID = 1400000000;
 
 const iceServersSchema = z.array(
@@ -125,9 +165,17 @@ const envSchema = z.object({
   OPENCALL_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
   OPENCALL_MULTI_DEVICE: z.enum(['kick', 'ring-all']).default('kick'),
   OPENCALL_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  OPENCALL_REDIS_TLS_CA: z.string().min(1).optional(),
   OPENCALL_REDIS_PREFIX: z.string().min(1).max(64).default('{opencall}:'),
   OPENCALL_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)').optional(),
   OPENCALL_CLUSTER_LEASE_MS: z.coerce.number().int().min(500).max(60_000).default(5000),
+  OPENCALL_INSECURE_DEV: z.enum(['0', '1', 'true', 'false']).optional(),
+  OPENCALL_ADMIN_TOKEN: z.string().min(MIN_SECRET_LENGTH, `at least ${MIN_SECRET_LENGTH} characters (e.g. openssl rand -hex 32)`).optional(),
+  OPENCALL_METRICS_TOKEN: z.string().min(MIN_SECRET_LENGTH, `at least ${MIN_SECRET_LENGTH} characters (e.g. openssl rand -hex 32)`).optional(),
+  OPENCALL_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  OPENCALL_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  OPENCALL_HTTP_RATE: z.coerce.number().int().min(0).max(1_000_000).default(300),
+  OPENCALL_HTTP_RATE_WINDOW_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   OPENCALL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
 });
@@ -161,6 +209,14 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
     if (e.NODE_ENV === 'production') throw new Error('invalid configuration:\n  OPENCALL_DEV_USERSIG: must be off when NODE_ENV=production');
     warnings.push('Development UserSigs are on (POST /v1/dev/usersig): anyone can log in as anyone. Turn off with OPENCALL_DEV_USERSIG=0.');
   }
+  const insecureDev = e.OPENCALL_INSECURE_DEV === '1' || e.OPENCALL_INSECURE_DEV === 'true';
+  const problems = securityProblems({ host: e.OPENCALL_HOST, secretKey, devUserSig, insecureDev });
+  if (problems.length > 0) throw new Error(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (insecureDev && !isLoopbackHost(e.OPENCALL_HOST) && (secretKey === DEV_SECRET || devUserSig)) {
+    warnings.push(
+      `OPENCALL_INSECURE_DEV=1: development credentials are reachable on ${e.OPENCALL_HOST}, beyond this machine. Anyone who reaches it can log in as anyone. Never do this with real users.`,
+    );
+  }
   let trustProxy: TrustProxy;
   try {
     trustProxy = parseTrustProxy(e.OPENCALL_TRUST_PROXY);
@@ -175,6 +231,15 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
     warnings.push(
       'OPENCALL_REDIS_URL without OPENCALL_DATABASE_URL: each node keeps call records in its own SQLite file, so history depends on which node runs the call core. Set OPENCALL_DATABASE_URL (PostgreSQL) for several nodes.',
     );
+  }
+  let redisTlsCa: string | undefined;
+  if (e.OPENCALL_REDIS_TLS_CA !== undefined) {
+    try {
+      redisTlsCa = readFileSync(e.OPENCALL_REDIS_TLS_CA, 'utf8');
+    } catch (err) {
+      throw new Error(`invalid configuration:\n  OPENCALL_REDIS_TLS_CA: cannot read ${e.OPENCALL_REDIS_TLS_CA}: ${(err as Error).message}`);
+    }
+    if (!redisTlsCa.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`invalid configuration:\n  OPENCALL_REDIS_TLS_CA: ${e.OPENCALL_REDIS_TLS_CA} holds no PEM certificate`);
   }
   const ice = checkIceConfig({ iceServers, turnSecret: e.OPENCALL_TURN_SECRET, turnTtl: e.OPENCALL_TURN_TTL });
   if (ice.errors.length > 0) throw new Error(`invalid configuration:\n${ice.errors.map((m) => `  OPENCALL_ICE_SERVERS: ${m}`).join('\n')}`);
@@ -206,8 +271,16 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       multiDevice: e.OPENCALL_MULTI_DEVICE,
       ...(e.OPENCALL_REDIS_URL !== undefined && { redisUrl: e.OPENCALL_REDIS_URL }),
       redisPrefix: e.OPENCALL_REDIS_PREFIX,
+      ...(redisTlsCa !== undefined && { redisTlsCa }),
       ...(e.OPENCALL_NODE_ID !== undefined && { nodeId: e.OPENCALL_NODE_ID }),
       clusterLeaseMs: e.OPENCALL_CLUSTER_LEASE_MS,
+      insecureDev,
+      ...(e.OPENCALL_ADMIN_TOKEN !== undefined && { adminToken: e.OPENCALL_ADMIN_TOKEN }),
+      ...(e.OPENCALL_METRICS_TOKEN !== undefined && { metricsToken: e.OPENCALL_METRICS_TOKEN }),
+      ...(e.OPENCALL_METRICS_PORT !== undefined && { metricsPort: e.OPENCALL_METRICS_PORT }),
+      metricsHost: e.OPENCALL_METRICS_HOST,
+      httpRateLimit: e.OPENCALL_HTTP_RATE,
+      httpRateWindowMs: e.OPENCALL_HTTP_RATE_WINDOW_MS,
     },
     warnings,
   };
@@ -233,9 +306,15 @@ function parseIceServers(text: string): IceServerConfig[] {
 export function resolveOptions(o: ServerOptions): ResolvedOptions {
   if (!Number.isInteger(o.sdkAppId) || o.sdkAppId < 0) throw new Error('sdkAppId must be a non-negative integer');
   if (typeof o.secretKey !== 'string' || o.secretKey.length === 0) throw new Error('secretKey is required');
+  const host = o.host ?? '127.0.0.1';
+  const problems = securityProblems({ host, secretKey: o.secretKey, devUserSig: o.devUserSig ?? false, insecureDev: o.insecureDev ?? false });
+  for (const [name, token] of [['adminToken', o.adminToken], ['metricsToken', o.metricsToken]] as const) {
+    if (token !== undefined && token.length < MIN_SECRET_LENGTH) problems.push(`${name}: at least ${MIN_SECRET_LENGTH} characters`);
+  }
+  if (problems.length > 0) throw new Error(`unsafe options:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   return {
     port: o.port ?? 8080,
-    host: o.host ?? '127.0.0.1',
+    host,
     trustProxy: o.trustProxy ?? false,
     sdkAppId: o.sdkAppId,
     secretKey: o.secretKey,
@@ -258,7 +337,37 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     multiDevice: o.multiDevice ?? 'kick',
     redisUrl: o.redisUrl,
     redisPrefix: o.redisPrefix ?? '{opencall}:',
+    redisTlsCa: o.redisTlsCa,
     nodeId: o.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     clusterLeaseMs: o.clusterLeaseMs ?? 5000,
+    insecureDev: o.insecureDev ?? false,
+    adminToken: o.adminToken,
+    metricsToken: o.metricsToken,
+    metricsPort: o.metricsPort,
+    metricsHost: o.metricsHost ?? '127.0.0.1',
+    httpRateLimit: o.httpRateLimit ?? 300,
+    httpRateWindowMs: o.httpRateWindowMs ?? 10_000,
   };
+}
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and `localhost`; 0.0.0.0 and :: listen everywhere, so they are not. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return isIPv4(v4) && v4.startsWith('127.');
+}
+
+/**
+ * Secure defaults (issue 11): development credentials only on loopback unless `insecureDev`,
+ * and a real secret long enough not to be guessed. Returns one line per problem, naming the setting.
+ */
+function securityProblems(o: { host: string; secretKey: string; devUserSig: boolean; insecureDev: boolean }): string[] {
+  const problems: string[] = [];
+  if (!isLoopbackHost(o.host) && !o.insecureDev) {
+    if (o.secretKey === DEV_SECRET) problems.push(`OPENCALL_SECRET: not set, and the public development secret is refused on ${o.host} (not loopback): set OPENCALL_SECRET (your SDKAppID's key), or OPENCALL_INSECURE_DEV=1 to allow it anyway`);
+    if (o.devUserSig) problems.push(`OPENCALL_DEV_USERSIG: development UserSigs (anyone logs in as anyone) are refused on ${o.host} (not loopback): set OPENCALL_DEV_USERSIG=0, or OPENCALL_INSECURE_DEV=1 to allow them anyway`);
+  }
+  if (o.secretKey.length < MIN_SECRET_LENGTH) problems.push(`OPENCALL_SECRET: too short (${o.secretKey.length} characters): at least ${MIN_SECRET_LENGTH} (Tencent's keys are 64 hex characters)`);
+  return problems;
 }

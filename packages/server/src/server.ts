@@ -10,9 +10,11 @@ import { GROUPS_FILE, SqliteGroupStore } from './groups/sqlite-group-store.js';
 import { registerAdminRoutes } from './http/admin-routes.js';
 import { registerPublicRoutes } from './http/public-routes.js';
 import { createHttpApp } from './http/http-app.js';
+import { limitHttpRate } from './http/rate-limit.js';
 import { createIceServerProvider } from './ice/ice-servers.js';
 import { createLogger } from './log.js';
 import { registerMetricsRoute, ServerMetrics } from './metrics/metrics.js';
+import { startMetricsListener } from './metrics/metrics-listener.js';
 import { openRecords, registerRecordRoutes } from './records/index.js';
 import { CloseCode } from './transport/message-router.js';
 import { WsGateway } from './transport/ws-gateway.js';
@@ -26,6 +28,8 @@ export interface RunningServer {
   /** Base URL, e.g. `http://127.0.0.1:8080`; the signaling WebSocket is at `/ws` under it. */
   url: string;
   port: number;
+  /** Base URL of the metrics listener (`/metrics`, `/healthz`) when `metricsPort` is set. */
+  metricsUrl?: string;
   /** Ends every call, closes every connection and stops listening. */
   close(): Promise<void>;
   /** Live counters, for tests and health checks (users and calls: 0 on a cluster node not running the call core). */
@@ -64,12 +68,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       recordStore: records.store,
       metrics,
     });
-  const auth = new Authenticator(o.sdkAppId, o.secretKey);
+  // The admin identifier is reserved: nobody logs in as it (docs/configuration.md, OPENCALL_ADMIN_ID).
+  const reservedUserIDs = new Set([o.adminUserID]);
+  const auth = new Authenticator(o.sdkAppId, o.secretKey, reservedUserIDs);
   let cluster: ClusterNode | undefined;
   let gateway: WsGateway;
   if (clustered) {
     cluster = await startClusterNode({
       redisUrl: o.redisUrl!,
+      ...(o.redisTlsCa !== undefined && { redisTlsCa: o.redisTlsCa }),
       prefix: o.redisPrefix,
       nodeId: o.nodeId,
       leaseMs: o.clusterLeaseMs,
@@ -87,13 +94,26 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const users = () => core?.registry.size ?? 0;
   const calls = () => core?.engine.size ?? 0;
   const stats = () => ({ connections: gateway.connectionCount, users: users(), calls: calls() });
-  const app = createHttpApp({ connections: () => gateway.connectionCount, users, calls }, o.trustProxy);
-  registerAdminRoutes(app, { auth, sdkAppId: o.sdkAppId, adminUserID: o.adminUserID, groups: cluster ? cluster.groupAdmin : memoryGroupAdmin(groups) });
-  registerRecordRoutes(app, { auth, sdkAppId: o.sdkAppId, adminUserID: o.adminUserID, records });
-  if (metrics) registerMetricsRoute(app, metrics);
-  await registerPublicRoutes(app, { sdkAppId: o.sdkAppId, secretKey: o.secretKey, devUserSig: o.devUserSig, staticDir: o.staticDir });
+  const health = { connections: () => gateway.connectionCount, users, calls };
+  const rate = { max: o.httpRateLimit, windowMs: o.httpRateWindowMs };
+  const app = createHttpApp(health, o.trustProxy);
+  await limitHttpRate(app, rate);
+  registerAdminRoutes(app, { adminToken: o.adminToken, groups: cluster ? cluster.groupAdmin : memoryGroupAdmin(groups) });
+  registerRecordRoutes(app, { auth, sdkAppId: o.sdkAppId, adminToken: o.adminToken, records });
+  // /metrics on its own listener (OPENCALL_METRICS_PORT, started below), or on the public one.
+  const ownMetricsListener = metrics !== undefined && o.metricsPort !== undefined;
+  if (metrics && !ownMetricsListener) registerMetricsRoute(app, metrics, o.metricsToken);
+  await registerPublicRoutes(app, { sdkAppId: o.sdkAppId, secretKey: o.secretKey, devUserSig: o.devUserSig, staticDir: o.staticDir, reservedUserIDs });
   app.server.on('upgrade', gateway.handleUpgrade);
   await app.listen({ port: o.port, host: o.host });
+  const metricsListener = ownMetricsListener
+    ? await startMetricsListener(health, metrics!, { host: o.metricsHost, port: o.metricsPort!, token: o.metricsToken, trustProxy: o.trustProxy, rate }).catch(async (err: unknown) => {
+        await app.close(); // e.g. the metrics port is taken: do not leave the public port open
+        throw err;
+      })
+    : undefined;
+  const metricsUrl = metricsListener?.url;
+  if (metricsUrl) log.info({ event: 'metrics.listening', url: metricsUrl }, `metrics on ${metricsUrl}/metrics`);
   const port = (app.server.address() as AddressInfo).port;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${host}:${port}`;
@@ -103,6 +123,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   return {
     url,
     port,
+    ...(metricsUrl !== undefined && { metricsUrl }),
     stats,
     ...(cluster && { cluster: { nodeId: cluster.nodeId, leading: () => cluster!.leading } }),
     close() {
@@ -119,7 +140,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           core!.engine.endAll();
           gateway.close(CloseCode.SHUTDOWN, 'server shutting down');
         }
-        const httpClosed = app.close();
+        const httpClosed = Promise.all([app.close(), metricsListener?.app.close()]);
         // Clients answer the close handshake at once; whoever does not is cut off.
         const drained = async (ms: number) => {
           for (const until = Date.now() + ms; gateway.connectionCount > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));

@@ -16,6 +16,8 @@ export class Authenticator {
   constructor(
     private readonly sdkAppId: number,
     private readonly secretKey: string,
+    /** Identities nobody may log in as, whatever their UserSig (the admin identifier). */
+    private readonly reserved: ReadonlySet<string> = new Set(),
   ) {}
 
   /** Returns when the UserSig expires (ms since epoch), or throws a ProtocolError saying why it was refused. */
@@ -23,6 +25,7 @@ export class Authenticator {
     if (sdkAppId !== this.sdkAppId) {
       throw new ProtocolError(ErrorCode.SDKAPPID_MISMATCH, `this server serves SDKAppID ${this.sdkAppId}, not ${sdkAppId}`);
     }
+    if (this.reserved.has(userID)) throw new ProtocolError(ErrorCode.USERID_INVALID, `${userID} is a reserved identity and cannot log in`);
     const r = verifyUserSig({ sdkAppId: this.sdkAppId, secretKey: this.secretKey, userID, userSig });
     if (!r.ok) throw new ProtocolError(CODE_OF[r.reason], r.message);
     return r.expiresAt * 1000;

@@ -12,6 +12,8 @@ import { withScripts } from './scripts.js';
 
 export interface ClusterNodeOptions {
   redisUrl: string;
+  /** CA certificate(s), PEM, to trust for a `rediss://` URL (a private CA or a self-signed Redis certificate). */
+  redisTlsCa?: string;
   prefix: string;
   nodeId: string;
   /** Lease of the call core (ms): how long a dead node can hold it. */
@@ -43,19 +45,27 @@ export interface ClusterNode {
  */
 export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNode> {
   const keys = clusterKeys(o.prefix);
-  const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 2, enableAutoPipelining: true } as const;
+  // Password and TLS come in the URL (rediss://:password@host:port); a private CA in redisTlsCa.
+  const tls = o.redisTlsCa !== undefined ? { tls: { ca: o.redisTlsCa } } : {};
+  const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 2, enableAutoPipelining: true, ...tls } as const;
   const redis = withScripts(new Redis(o.redisUrl, redisOptions));
-  const sub = new Redis(o.redisUrl, { lazyConnect: true });
-  const onError = (name: string) => (err: Error) => o.log.warn({ err: err.message, connection: name }, 'cluster: Redis connection error');
+  const sub = new Redis(o.redisUrl, { lazyConnect: true, ...tls });
+  // The first error says why a connection failed (wrong password, untrusted certificate); connect() only says it closed.
+  let firstError: string | undefined;
+  const onError = (name: string) => (err: Error) => {
+    firstError ??= err.message;
+    o.log.warn({ err: err.message, connection: name }, 'cluster: Redis connection error');
+  };
   redis.on('error', onError('commands'));
   sub.on('error', onError('subscriber'));
-  const openReader = () => new Redis(o.redisUrl, { maxRetriesPerRequest: 2 }).on('error', onError('reader'));
+  const openReader = () => new Redis(o.redisUrl, { maxRetriesPerRequest: 2, ...tls }).on('error', onError('reader'));
   try {
     await Promise.all([redis.connect(), sub.connect()]);
   } catch (err) {
     redis.disconnect();
     sub.disconnect();
-    throw new Error(`cannot reach Redis at ${redactUrl(o.redisUrl)}: ${(err as Error).message}`);
+    const why = firstError && firstError !== (err as Error).message ? `${firstError} (${(err as Error).message})` : (err as Error).message;
+    throw new Error(`cannot reach Redis at ${redactUrl(o.redisUrl)}: ${why}`);
   }
   const log = o.log.child({ node: o.nodeId });
   const beatMs = Math.max(100, Math.floor(o.leaseMs / 5));

@@ -4,6 +4,7 @@ import { ErrorCode, type EndReason, type ServerEventFrame } from '@opencall/prot
 import type { Call, Member } from '../calls/call.js';
 import type { CallEngine } from '../calls/call-engine.js';
 import type { Delivery, DeviceTarget } from '../sessions/session-registry.js';
+import { bearerMatches } from '../http/bearer-token.js';
 
 /** Live numbers read at scrape time (nothing is counted per message for them). */
 export interface MetricsSources {
@@ -213,8 +214,12 @@ export class ServerMetrics {
 }
 
 /** `GET /metrics` in the Prometheus text format. */
-export function registerMetricsRoute(app: FastifyInstance, metrics: ServerMetrics): void {
-  app.get('/metrics', async (_req, reply) => {
+/** `GET /metrics`; with a `token` (OPENCALL_METRICS_TOKEN), only for `Authorization: Bearer <token>`. */
+export function registerMetricsRoute(app: FastifyInstance, metrics: ServerMetrics, token?: string): void {
+  app.get('/metrics', async (req, reply) => {
+    if (token !== undefined && !bearerMatches(req, token)) {
+      return reply.status(401).header('www-authenticate', 'Bearer').send({ code: ErrorCode.ADMIN_UNAUTHORIZED, message: 'metrics: send "Authorization: Bearer <OPENCALL_METRICS_TOKEN>"' });
+    }
     const { contentType, body } = await metrics.render();
     return reply.header('content-type', contentType).header('cache-control', 'no-store').send(body);
   });

@@ -34,10 +34,14 @@ export interface Records {
   readonly store: CallRecordStore;
   /** Records the engine's calls from now on. */
   attach(engine: CallEngine): void;
-  /** A page of `userID`'s calls (made or invited to), newest first. Synchronous on SQLite. */
+  /** A page of `userID`'s calls (made or invited to), newest first. Synchronous only on SQLite in memory. */
   history(userID: string, query: HistoryQuery): MaybePromise<CallHistoryPage>;
-  /** Answers a `history` request on a session: at once on SQLite (answers stay in request order), when read on PostgreSQL. */
-  answerHistory(session: Conn, rid: number, userID: string, query: HistoryQuery): void;
+  /**
+   * Answers a `history` request on a session: at once when the read is synchronous (SQLite in
+   * memory), else when it comes back (SQLite's writer thread, PostgreSQL). Returns a promise
+   * settled once the answer is sent in that case (the router holds a later `ping` behind it).
+   */
+  answerHistory(session: Conn, rid: number, userID: string, query: HistoryQuery): Promise<void> | undefined;
   /** A party switched a call between audio and video. */
   callTypeChanged(inviteID: string, userID: string, callType: CallType): void;
   /** What is being recorded about a call still going on, to hand over with it (cluster). */
@@ -104,8 +108,11 @@ export function createRecords(store: CallRecordStore, clock: Clock, log: Logger)
     history,
     answerHistory(session, rid, userID, query) {
       const r = history(userID, query); // a bad cursor or limit throws here: the router answers it
-      if (!(r instanceof Promise)) return session.reply(rid, r);
-      r.then(
+      if (!(r instanceof Promise)) {
+        session.reply(rid, r);
+        return undefined;
+      }
+      return r.then(
         (page) => session.reply(rid, page),
         (err) => {
           if (err instanceof ProtocolError) return session.fail(rid, err);

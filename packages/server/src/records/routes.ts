@@ -2,14 +2,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCode, USER_ID_PATTERN } from '@opencall/protocol';
 import type { Authenticator } from '../auth/authenticator.js';
 import { ProtocolError } from '../errors.js';
+import { adminOnly } from '../http/admin-routes.js';
 import type { Records } from './index.js';
 import { HISTORY_MAX_LIMIT, type HistoryQuery } from './types.js';
 
 export interface RecordRoutesDeps {
   auth: Authenticator;
   sdkAppId: number;
-  /** The identifier whose UserSig grants admin rights (as for the admin API). */
-  adminUserID: string;
+  /** `OPENCALL_ADMIN_TOKEN` (as for the admin API); undefined turns the admin history route off. */
+  adminToken: string | undefined;
   records: Records;
 }
 
@@ -20,8 +21,8 @@ export const USER_HEADER = 'x-opencall-user';
  * Call history over HTTP (docs/records.md):
  * - `GET /v1/history?cursor=&limit=`: your own calls. `Authorization: Bearer <your UserSig>`
  *   and your userID in `X-OpenCall-User` (or `?userID=`).
- * - `GET /v1/admin/history/:userID?cursor=&limit=`: anyone's, with the admin's UserSig as
- *   `Authorization: Bearer` (or `?identifier=&usersig=`), like the other admin routes.
+ * - `GET /v1/admin/history/:userID?cursor=&limit=`: anyone's, with the admin token as
+ *   `Authorization: Bearer <OPENCALL_ADMIN_TOKEN>`, like the other admin routes.
  * Errors are `{code, message}`: 401 for credentials, 400 for bad parameters.
  */
 export function registerRecordRoutes(app: FastifyInstance, d: RecordRoutesDeps): void {
@@ -44,18 +45,9 @@ export function registerRecordRoutes(app: FastifyInstance, d: RecordRoutesDeps):
     }),
   );
 
-  app.get('/v1/admin/history/:userID', (req, reply) =>
+  app.get('/v1/admin/history/:userID', adminOnly(d.adminToken), (req, reply) =>
     answer(reply, () => {
       const q = req.query as Record<string, unknown>;
-      const header = req.headers.authorization;
-      const sig = header?.startsWith('Bearer ') ? header.slice(7).trim() : single(q.usersig, 'usersig');
-      const id = header?.startsWith('Bearer ') ? d.adminUserID : single(q.identifier, 'identifier');
-      if (!sig || id !== d.adminUserID) throw new ProtocolError(ErrorCode.ADMIN_UNAUTHORIZED, `admin API: send "Authorization: Bearer <UserSig of ${d.adminUserID}>"`);
-      try {
-        d.auth.authenticate(d.sdkAppId, d.adminUserID, sig);
-      } catch (err) {
-        throw new ProtocolError(ErrorCode.ADMIN_UNAUTHORIZED, `admin API: ${(err as Error).message}`);
-      }
       const { userID } = req.params as { userID: string };
       if (!USER_ID_PATTERN.test(userID)) throw new ProtocolError(ErrorCode.INVALID_MESSAGE, 'userID may contain only letters, digits, "-" and "_" (1-64 characters)');
       return d.records.history(userID, pageQuery(q));

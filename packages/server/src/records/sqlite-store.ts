@@ -24,7 +24,23 @@ import {
   type MemberDbRow,
   type SwitchDbRow,
 } from './sql.js';
-import type { CallRecordStore, HistoryPosition, RecordWrite } from './types.js';
+import type { CallRecordStore, HistoryPosition, MaybePromise, RecordWrite } from './types.js';
+
+/** Rows of calls, and of the members and switches of those a read returns. */
+interface CallRows {
+  calls: CallDbRow[];
+  members: MemberDbRow[];
+  switches: SwitchDbRow[];
+}
+
+/** Work done on the writer thread in order with the write batches. */
+type WriterJob =
+  | { kind: 'flush' }
+  | { kind: 'rows'; sql: string; params: unknown[]; take: number }
+  | { kind: 'orphans'; at: number; keep: string[] };
+
+/** The writer thread is gone: do the job on the signaling thread. */
+class WriterGone extends Error {}
 
 /** The file name inside the data directory. */
 export const SQLITE_FILE = 'opencall.sqlite';
@@ -36,12 +52,13 @@ export const SQLITE_FILE = 'opencall.sqlite';
  *
  * With a database file, the commits run on a writer thread (worker_threads) that owns its own
  * connection: the signaling thread only posts each pass's writes to it, in order, as flat
- * arrays (statement number, parameters). Reads (history, get, closeOrphans) stay synchronous on
- * the signaling thread's connection and first wait until the writer has committed every batch
- * posted before them (a shared counter, Atomics.wait), so a read sees every write made before
- * it. If the writer thread cannot start or dies, the batches it had not confirmed are committed
- * on the signaling thread, which then goes on writing itself. `:memory:` (one connection only)
- * commits on the signaling thread.
+ * arrays (statement number, parameters). Reads (history, get) and closeOrphans run on the writer
+ * thread too, as jobs posted behind the batches: the thread takes messages in order, so a read
+ * sees every write made before it, and the signaling thread never waits for the writer (the
+ * answer comes back as a message; history over the socket is answered then). If the writer
+ * thread cannot start or dies, the batches it had not confirmed are committed on the signaling
+ * thread, which then goes on writing and reading itself (jobs still open are done there).
+ * `:memory:` (one connection only) commits and reads on the signaling thread.
  *
  * Durability: WAL journal with synchronous=NORMAL. A commit is in the WAL file (the OS page
  * cache) before the transaction returns, so a killed or crashed *process* loses nothing
@@ -168,10 +185,18 @@ export class SqliteCallRecordStore implements CallRecordStore {
     this.cost.writes += batch.length;
   }
 
-  /** Before a read: every write made so far is committed (here, or by the writer thread). */
-  private sync(): void {
+  /**
+   * Runs `job` on the writer thread behind every write made so far, or `here` on this thread
+   * when there is no writer (or it failed: then what it had not committed has been committed here).
+   */
+  private behindWrites<T>(job: WriterJob, here: () => T): Promise<T> | T {
     this.commitQueued();
-    this.writer?.waitCommitted();
+    const writer = this.writer;
+    if (!writer) return here();
+    return writer.run<T>(job).catch((err: unknown) => {
+      if (err instanceof WriterGone) return here();
+      throw err;
+    });
   }
 
   private commitBatch(batch: RecordWrite[]): void {
@@ -197,11 +222,14 @@ export class SqliteCallRecordStore implements CallRecordStore {
   }
 
   async flush(): Promise<void> {
-    this.sync();
+    await this.behindWrites({ kind: 'flush' }, () => null);
   }
 
   async closeOrphans(at: number, keep?: ReadonlySet<string>): Promise<string[]> {
-    this.sync();
+    return this.behindWrites({ kind: 'orphans', at, keep: keep ? [...keep] : [] }, () => this.closeOrphansHere(at, keep));
+  }
+
+  private closeOrphansHere(at: number, keep?: ReadonlySet<string>): string[] {
     const open = (this.db.prepare(ORPHAN_SQL.open).all() as { invite_id: string; answered_at: number | null }[]).filter((c) => !keep?.has(c.invite_id));
     this.db.transaction(() => {
       for (const c of open) {
@@ -213,33 +241,31 @@ export class SqliteCallRecordStore implements CallRecordStore {
     return open.map((c) => c.invite_id);
   }
 
-  history(userID: string, limit: number, before?: HistoryPosition): { records: CallRecord[]; more: boolean } {
-    this.sync();
-    const rows = (
-      before
-        ? this.stmt(HISTORY_SQL.after).all(userID, before.createdAt, before.createdAt, before.inviteID, limit + 1)
-        : this.stmt(HISTORY_SQL.first).all(userID, limit + 1)
-    ) as CallDbRow[];
-    const more = rows.length > limit;
-    return { records: this.complete(rows.slice(0, limit)), more };
+  /** On the writer thread when there is one (a Promise), else here. */
+  history(userID: string, limit: number, before?: HistoryPosition): MaybePromise<{ records: CallRecord[]; more: boolean }> {
+    const sql = before ? HISTORY_SQL.after : HISTORY_SQL.first;
+    const params = before ? [userID, before.createdAt, before.createdAt, before.inviteID, limit + 1] : [userID, limit + 1];
+    const page = (r: CallRows) => ({ records: toRecords(r.calls.slice(0, limit), r.members, r.switches), more: r.calls.length > limit });
+    const r = this.behindWrites<CallRows>({ kind: 'rows', sql, params, take: limit }, () => this.rowsHere(sql, params, limit));
+    return r instanceof Promise ? r.then(page) : page(r);
   }
 
-  get(inviteID: string): CallRecord | null {
-    this.sync();
-    const rows = this.stmt(HISTORY_SQL.one).all(inviteID) as CallDbRow[];
-    return this.complete(rows)[0] ?? null;
+  get(inviteID: string): MaybePromise<CallRecord | null> {
+    const one = (r: CallRows) => toRecords(r.calls, r.members, r.switches)[0] ?? null;
+    const r = this.behindWrites<CallRows>({ kind: 'rows', sql: HISTORY_SQL.one, params: [inviteID], take: 1 }, () => this.rowsHere(HISTORY_SQL.one, [inviteID], 1));
+    return r instanceof Promise ? r.then(one) : one(r);
+  }
+
+  /** Calls by `sql`, with the members and switches of the first `take` of them (what the writer thread's 'rows' job does). */
+  private rowsHere(sql: string, params: unknown[], take: number): CallRows {
+    const calls = this.stmt(sql).all(...params) as CallDbRow[];
+    const ids = calls.slice(0, take).map((c) => c.invite_id);
+    if (ids.length === 0) return { calls, members: [], switches: [] };
+    return { calls, members: this.stmt(membersOf(ids.length)).all(...ids) as MemberDbRow[], switches: this.stmt(switchesOf(ids.length)).all(...ids) as SwitchDbRow[] };
   }
 
   migrations(): number[] {
     return (this.db.prepare(SELECT_MIGRATIONS).all() as { version: number }[]).map((r) => r.version);
-  }
-
-  private complete(calls: CallDbRow[]): CallRecord[] {
-    if (calls.length === 0) return [];
-    const ids = calls.map((c) => c.invite_id);
-    const members = this.stmt(membersOf(ids.length)).all(...ids) as MemberDbRow[];
-    const switches = this.stmt(switchesOf(ids.length)).all(...ids) as SwitchDbRow[];
-    return toRecords(calls, members, switches);
   }
 
   async close(): Promise<void> {
@@ -296,13 +322,20 @@ const WRITE_INDEX = new Map(WRITE_STATEMENTS.map((sql, i) => [sql, i]));
 const WRITE_PARAMS = WRITE_STATEMENTS.map((sql) => sql.split('?').length - 1);
 /** Writes for the writer thread are posted this often (ms): a process killed loses at most about this much. */
 const WRITER_POST_MS = 10;
-/** How long a read waits for the writer thread before giving up on it (it commits in well under a millisecond). */
-const WRITER_WAIT_MS = 30_000;
+/** SQL of the writer thread's jobs: 'rows' takes the members and switches of a list of calls, 'orphans' closes calls. */
+const IN_LIST = 'IN (?)';
+const JOB_SQL = {
+  members: membersOf(1).split(IN_LIST),
+  switches: switchesOf(1).split(IN_LIST),
+  orphans: ORPHAN_SQL,
+};
+if (JOB_SQL.members.length !== 2 || JOB_SQL.switches.length !== 2) throw new Error(`sqlite-store: membersOf/switchesOf must have one "${IN_LIST}"`);
 
 /**
  * The writer thread's code (plain CommonJS, evaluated: it runs the same from the TypeScript
  * sources and from dist). state[0]: number of the last batch committed; state[1]: 0 starting,
- * 1 ready, 2 failed to open.
+ * 1 ready, 2 failed to open. Jobs ('job' messages) run in order with the batches and are
+ * answered with 'done' or 'jobFailed'.
  */
 const WRITER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -336,6 +369,34 @@ function runAll(flat, each) {
 }
 const run = (k, a) => stmts[k].run(a);
 const commit = db && db.transaction((flat) => runAll(flat, run));
+const J = workerData.jobSql;
+const prepared = new Map();
+const prep = (sql) => {
+  let s = prepared.get(sql);
+  if (!s) prepared.set(sql, (s = db.prepare(sql)));
+  return s;
+};
+const inList = (parts, n) => prep(parts[0] + 'IN (' + new Array(n).fill('?').join(', ') + ')' + parts[1]);
+// durationSeconds() of sql.ts, for calls closed as server_restart.
+const duration = (answeredAt, endedAt) => (answeredAt === null ? 0 : Math.max(0, Math.round((endedAt - answeredAt) / 1000)));
+const closeOrphans = db && db.transaction((at, keep) => {
+  const skip = new Set(keep);
+  const open = prep(J.orphans.open).all().filter((c) => !skip.has(c.invite_id));
+  for (const c of open) {
+    prep(J.orphans.ringing).run(c.invite_id);
+    prep(J.orphans.joined).run(at, c.invite_id);
+    prep(J.orphans.end).run(at, duration(c.answered_at, at), c.invite_id);
+  }
+  return open.map((c) => c.invite_id);
+});
+function job(j) {
+  if (j.kind === 'flush') return null;
+  if (j.kind === 'orphans') return closeOrphans(j.at, j.keep);
+  const calls = prep(j.sql).all(j.params);
+  const ids = calls.slice(0, j.take).map((c) => c.invite_id);
+  if (ids.length === 0) return { calls, members: [], switches: [] };
+  return { calls, members: inList(J.members, ids.length).all(ids), switches: inList(J.switches, ids.length).all(ids) };
+}
 if (db) {
   parentPort.on('message', (m) => {
     if (m.t === 'batch') {
@@ -353,6 +414,15 @@ if (db) {
       }
       Atomics.store(state, 0, m.seq);
       Atomics.notify(state, 0);
+    } else if (m.t === 'job') {
+      let result;
+      try {
+        result = job(m.job);
+      } catch (err) {
+        parentPort.postMessage({ t: 'jobFailed', id: m.id, message: String(err && err.message) });
+        return;
+      }
+      parentPort.postMessage({ t: 'done', id: m.id, result });
     } else if (m.t === 'close') {
       try {
         db.close();
@@ -419,6 +489,9 @@ class SqliteWriter {
   private unconfirmed: { seq: number; batch: RecordWrite[] }[] = [];
   private failed = false;
   private closing = false;
+  /** Jobs posted and not yet answered. */
+  private readonly jobs = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  private jobSeq = 0;
 
   constructor(
     file: string,
@@ -427,17 +500,40 @@ class SqliteWriter {
   ) {
     this.worker = new Worker(WRITER_SOURCE, {
       eval: true,
-      workerData: { shared: this.state.buffer, file, driver: createRequire(import.meta.url).resolve('better-sqlite3'), sql: WRITE_STATEMENTS, counts: WRITE_PARAMS },
+      workerData: { shared: this.state.buffer, file, driver: createRequire(import.meta.url).resolve('better-sqlite3'), sql: WRITE_STATEMENTS, counts: WRITE_PARAMS, jobSql: JOB_SQL },
     });
     this.worker.unref();
-    this.worker.on('message', (m: { t: string; level?: 'error' | 'warn'; fields?: object; msg?: string; message?: string }) => {
-      if (m.t === 'log') this.log[m.level ?? 'error'](m.fields ?? {}, m.msg ?? '');
+    this.worker.on('message', (m: { t: string; level?: 'error' | 'warn'; fields?: object; msg?: string; message?: string; id?: number; result?: unknown }) => {
+      if (m.t === 'done' || m.t === 'jobFailed') {
+        const j = this.jobs.get(m.id!);
+        this.jobs.delete(m.id!);
+        if (m.t === 'done') j?.resolve(m.result);
+        else j?.reject(new Error(`call records: ${m.message}`));
+      } else if (m.t === 'log') this.log[m.level ?? 'error'](m.fields ?? {}, m.msg ?? '');
       else if (m.t === 'failed') this.gone(new Error(m.message));
     });
     this.worker.on('error', (err) => this.gone(err));
     this.worker.on('exit', (code) => {
       if (!this.closing) this.gone(new Error(`the writer thread exited (${code})`));
+      this.dropJobs();
     });
+  }
+
+  /** Runs a job behind every batch posted so far; rejects with WriterGone if the writer is (or goes) away before answering. */
+  run<T>(job: WriterJob): Promise<T> {
+    if (this.failed || this.closing) return Promise.reject(new WriterGone());
+    const id = ++this.jobSeq;
+    return new Promise<T>((resolve, reject) => {
+      this.jobs.set(id, { resolve, reject });
+      this.worker.postMessage({ t: 'job', id, job });
+    });
+  }
+
+  /** Jobs the writer will not answer: the store does them on the signaling thread. */
+  private dropJobs(): void {
+    const open = [...this.jobs.values()];
+    this.jobs.clear();
+    for (const j of open) j.reject(new WriterGone());
   }
 
   /** Sends a batch to commit; false if the writer is gone (commit it yourself). */
@@ -450,19 +546,6 @@ class SqliteWriter {
     this.unconfirmed.push({ seq, batch });
     this.worker.postMessage({ t: 'batch', seq, flat, writes: batch.length });
     return true;
-  }
-
-  /** Blocks until every batch posted so far is committed (or the writer is found gone). */
-  waitCommitted(): void {
-    const deadline = performance.now() + WRITER_WAIT_MS;
-    while (!this.failed) {
-      const done = Atomics.load(this.state, 0);
-      if (done >= this.seq) break;
-      if (Atomics.load(this.state, 1) === 2) return this.gone(new Error('the writer thread could not open the database'));
-      if (performance.now() > deadline) return this.gone(new Error(`the writer thread did not commit within ${WRITER_WAIT_MS} ms`));
-      Atomics.wait(this.state, 0, done, 50);
-    }
-    this.prune();
   }
 
   private prune(): void {
@@ -480,7 +563,9 @@ class SqliteWriter {
     this.unconfirmed = [];
     this.log.error({ err, event: 'records.writer_failed', batches: left.length }, 'call records: the writer thread failed; writing on the main thread');
     void this.worker.terminate();
+    // First commit here what the writer had not, then do its open jobs here (they see those commits).
     this.onGone(left);
+    this.dropJobs();
   }
 
   /** Lets the writer commit what it was sent and close its connection; returns batches it did not confirm (commit them yourself). */

@@ -210,6 +210,8 @@ interface RoomState {
   readonly callId: string;
   readonly roomId: number;
   readonly secret: string;
+  /** Random per room: Janus lets nobody join without it (someone who reaches Janus and guesses a room number gets nowhere). */
+  readonly pin: string;
   /** Connection the room lives on; if it is replaced, the room is gone. */
   readonly conn: Connection;
   readonly publishers: Map<string, PublisherState>;
@@ -343,7 +345,7 @@ export class SfuRoomManager extends EventEmitter<SfuRoomManagerEvents> {
         this.watchPublisher(room, state, handle);
         this.checkAlive(room, state, what);
         const reply = await handle.message<{ videoroom?: string; id?: number }>(
-          { request: 'joinandconfigure', ptype: 'publisher', room: room.roomId, display: userID },
+          { request: 'joinandconfigure', ptype: 'publisher', room: room.roomId, pin: room.pin, display: userID },
           { type: 'offer', sdp: offerSdp },
           { timeoutMs: this.requestTimeoutMs },
         );
@@ -740,6 +742,7 @@ export class SfuRoomManager extends EventEmitter<SfuRoomManagerEvents> {
     const what = `createRoom for call "${callId}"`;
     const conn = await this.connect();
     const secret = randomBytes(16).toString('base64url');
+    const pin = randomBytes(16).toString('base64url');
     for (let attempt = 0; ; attempt++) {
       // Random ids: the signaling server may restart while Janus keeps old rooms.
       const roomId = randomInt(1, 2 ** 47);
@@ -750,6 +753,7 @@ export class SfuRoomManager extends EventEmitter<SfuRoomManagerEvents> {
             publishers: maxPublishers,
             description: `opencall ${callId}`.slice(0, 100),
             secret,
+            pin,
             ...(this.options.bitrate !== undefined ? { bitrate: this.options.bitrate } : {}),
             ...(this.options.firFreq !== undefined ? { firFreq: this.options.firFreq } : {}),
           },
@@ -759,6 +763,7 @@ export class SfuRoomManager extends EventEmitter<SfuRoomManagerEvents> {
           callId,
           roomId,
           secret,
+          pin,
           conn,
           publishers: new Map(),
           latestPublisher: new Map(),
@@ -842,7 +847,7 @@ export class SfuRoomManager extends EventEmitter<SfuRoomManagerEvents> {
       this.checkSubAlive(room, state, what);
       this.watchSubscriber(room, state, handle);
       const reply = await handle.message<{ videoroom?: string; streams?: JanusSubscriberStream[] }>(
-        { request: 'join', ptype: 'subscriber', room: room.roomId, streams: feeds.map((feed) => ({ feed })) },
+        { request: 'join', ptype: 'subscriber', room: room.roomId, pin: room.pin, streams: feeds.map((feed) => ({ feed })) },
         undefined,
         { timeoutMs: this.requestTimeoutMs },
       );

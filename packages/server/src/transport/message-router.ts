@@ -41,6 +41,12 @@ export interface RouterDeps {
 
 /** Turns one validated client message into session and call-engine operations. */
 export class MessageRouter implements CoreLink {
+  /**
+   * Per connection, `history` answers still being read (SQLite's writer thread, PostgreSQL):
+   * a `ping` is answered after them, so it stays a barrier for everything sent before it.
+   */
+  private readonly historyInFlight = new WeakMap<Conn, Promise<void>>();
+
   constructor(private readonly d: RouterDeps) {}
 
   /** Like {@link handle}, but a refusal is answered on the connection instead of thrown. */
@@ -59,7 +65,11 @@ export class MessageRouter implements CoreLink {
     if (msg.t === 'login') return this.login(session, msg.rid, msg);
     // Answered by the core, not the node holding the socket, so a ping's answer comes after the
     // answers to everything sent before it (clients and tests use it as a barrier).
-    if (msg.t === 'ping') return session.reply(msg.rid, { serverTime: Date.now() });
+    if (msg.t === 'ping') {
+      const reads = this.historyInFlight.get(session);
+      if (reads) return void reads.then(() => session.reply(msg.rid, { serverTime: Date.now() }));
+      return session.reply(msg.rid, { serverTime: Date.now() });
+    }
     const userID = session.userID;
     if (userID === null) throw new ProtocolError(ErrorCode.NOT_LOGGED_IN, `log in before sending "${msg.t}"`);
     const { engine } = this.d;
@@ -99,7 +109,7 @@ export class MessageRouter implements CoreLink {
         return session.reply(msg.rid);
       case 'history':
         if (!this.d.records) throw new ProtocolError(ErrorCode.UNKNOWN_MESSAGE, 'call records are off on this server');
-        return this.d.records.answerHistory(session, msg.rid, userID, msg);
+        return this.historyAnswered(session, this.d.records.answerHistory(session, msg.rid, userID, msg));
       case 'sfu': {
         const sfu = this.d.sfu;
         if (!sfu) throw new ProtocolError(ErrorCode.INVALID_STATE, 'this server has no SFU');
@@ -111,6 +121,17 @@ export class MessageRouter implements CoreLink {
         return;
       }
     }
+  }
+
+  /** Keeps a connection's history answers in flight, for {@link handle}'s ping. */
+  private historyAnswered(session: Conn, answered: Promise<void> | undefined): void {
+    if (!answered) return;
+    const prev = this.historyInFlight.get(session);
+    const all = prev ? Promise.all([prev, answered]).then(() => {}) : answered;
+    this.historyInFlight.set(session, all);
+    void all.then(() => {
+      if (this.historyInFlight.get(session) === all) this.historyInFlight.delete(session);
+    });
   }
 
   /** The socket closed: the user may come back within the grace period, else they are gone. */
