@@ -63,6 +63,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       iceServers,
       recordStore: records.store,
       metrics,
+      callLimits: {
+        inviteRatePerMinute: o.inviteRate,
+        inviteBurst: o.inviteBurst,
+        ringRatePerMinute: o.ringRate,
+        maxRingMs: o.maxRingSeconds * 1000,
+        maxTypeSwitches: o.callMaxTypeSwitches,
+        maxRelays: o.callMaxRelays,
+        maxIce: o.callMaxIce,
+      },
     });
   const auth = new Authenticator(o.sdkAppId, o.secretKey);
   let cluster: ClusterNode | undefined;
