@@ -96,9 +96,10 @@ describe('group calls through the Janus SFU', () => {
     await bob.waitFor(EVENT.INVITED);
     const signal = (c: TestClient) => (c.sdk as any).signal;
     await expect(signal(bob).request({ t: 'sfu', inviteID, op: 'publish', sdp: 'v=0' })).rejects.toMatchObject({ code: 40901 });
-    await expect(signal(carol).request({ t: 'sfu', inviteID, op: 'publish', sdp: 'v=0' })).rejects.toMatchObject({ code: 40301 });
+    // An outsider is told the call does not exist (issue 11: privacy).
+    await expect(signal(carol).request({ t: 'sfu', inviteID, op: 'publish', sdp: 'v=0' })).rejects.toMatchObject({ code: 40401 });
     // Asking for a (new) subscription is the same: participants only.
     await expect(signal(bob).request({ t: 'sfu', inviteID, op: 'subscribe' })).rejects.toMatchObject({ code: 40901 });
-    await expect(signal(carol).request({ t: 'sfu', inviteID, op: 'subscribe' })).rejects.toMatchObject({ code: 40301 });
+    await expect(signal(carol).request({ t: 'sfu', inviteID, op: 'subscribe' })).rejects.toMatchObject({ code: 40401 });
   });
 });
