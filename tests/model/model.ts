@@ -483,13 +483,19 @@ export class Model {
    */
   private admitInvitation(caller: string, callees: string[]): void {
     const now = this.s.now;
-    if (available(this.s.inviteBuckets[caller], INVITE_RATE, INVITE_BURST, now) < 1) throw new Refused(Code.RATE_LIMITED, 'invitation rate');
-    if (callees.some((c) => available(this.s.ringBuckets[`${caller}>${c}`], RING_RATE, RING_RATE, now) < 1)) throw new Refused(Code.RATE_LIMITED, 'ring rate');
+    if (!this.mayInvite(caller, callees)) throw new Refused(Code.RATE_LIMITED, 'invitation or ring rate');
     for (const c of callees) {
       const key = `${caller}>${c}`;
       this.s.ringBuckets[key] = { tokens: available(this.s.ringBuckets[key], RING_RATE, RING_RATE, now) - 1, at: now };
     }
     this.s.inviteBuckets[caller] = { tokens: available(this.s.inviteBuckets[caller], INVITE_RATE, INVITE_BURST, now) - 1, at: now };
+  }
+
+  /** Whether the invitation rates let `caller` ring `callees` now. */
+  mayInvite(caller: string, callees: string[]): boolean {
+    const now = this.s.now;
+    if (available(this.s.inviteBuckets[caller], INVITE_RATE, INVITE_BURST, now) < 1) return false;
+    return callees.every((c) => available(this.s.ringBuckets[`${caller}>${c}`], RING_RATE, RING_RATE, now) >= 1);
   }
 
   private newBatch(call: MCall): MBatch {
