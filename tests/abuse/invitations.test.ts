@@ -168,6 +168,19 @@ describe('invitation abuse against the server process', () => {
     await mallory.request({ t: 'hangup', inviteID: alone.data.inviteID });
   }, 30_000);
 
+  it('the SDK: a call over the ring rate rejects with RATE_LIMITED and leaves the SDK free for the next call', async () => {
+    const caller = await client('caller7');
+    for (let i = 0; i < RING_RATE; i++) {
+      await caller.sdk.call({ userID: 'callee7', type: 1, timeout: 30 });
+      await caller.sdk.hangup();
+    }
+    await expect(caller.sdk.call({ userID: 'callee7', type: 1, timeout: 30 })).rejects.toMatchObject({ code: ErrorCode.RATE_LIMITED });
+    const other = await client('other7');
+    await caller.sdk.call({ userID: 'other7', type: 1, timeout: 30 });
+    await other.waitFor(EVENT.INVITED, (p) => p.sponsor === 'caller7');
+    await caller.sdk.hangup();
+  }, 30_000);
+
   it('one caller ringing many different people is paced by OPENCALL_INVITE_RATE', async () => {
     const mallory = await peer('mallory3');
     const started = Date.now();
