@@ -281,6 +281,35 @@ describe('invitation abuse against the server process', () => {
     expect(record.typeSwitches).toHaveLength(MAX_SWITCHES);
   }, 30_000);
 
+  it('re-inviting someone who declines, over and over: the ring rate stops it, and the call keeps one record row per person', async () => {
+    const alice = await peer('alice8');
+    const bob = await peer('bob8');
+    const carol = await peer('carol8');
+    const res = await alice.request({ t: 'invite', invitees: ['bob8'], callType: 1, timeout: 30 });
+    const inviteID = res.data.inviteID;
+    await bob.waitFrame((f) => f.t === 'invited', 'bob rings');
+    await bob.request({ t: 'accept', inviteID });
+    let rung = 0;
+    const started = Date.now();
+    for (let i = 0; i < 50; i++) {
+      const add = await alice.request({ t: 'addInvitees', inviteID, invitees: ['carol8'] });
+      if (add.ok !== true) {
+        expect(add).toMatchObject({ code: ErrorCode.RATE_LIMITED });
+        continue;
+      }
+      rung++;
+      await carol.waitFrame((f) => f.t === 'invited' && carol.frames((g) => g.t === 'invited').length === rung, `carol rings (${rung})`);
+      expect((await carol.request({ t: 'reject', inviteID })).ok).toBe(true);
+    }
+    expect(rung).toBeGreaterThanOrEqual(RING_RATE);
+    expect(rung).toBeLessThanOrEqual(RING_RATE + Math.floor((Date.now() - started) / (60_000 / RING_RATE)));
+    await alice.request({ t: 'hangup', inviteID });
+    const record = (await carol.request({ t: 'history' })).data.records;
+    expect(record).toHaveLength(1);
+    expect(record[0].participants.filter((p: any) => p.userID === 'carol8')).toHaveLength(1);
+    expect(record[0].invitees).toEqual(['bob8', 'carol8']);
+  }, 30_000);
+
   it('a real call whose member sends ICE candidates past the cap: that one is refused (SDK ERROR event), media keeps flowing', async () => {
     const alice = await client('alice6');
     const bob = await client('bob6');
