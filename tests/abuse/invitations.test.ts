@@ -251,7 +251,7 @@ describe('invitation abuse against the server process', () => {
     dave.send({ t: 'relay', inviteID, to: 'erin5', payload: { kind: 'sdp', type: 'offer', sdp } });
     const refused = await dave.waitFrame((f) => f.t === 'error', 'the relay over the cap is refused');
     expect(refused).toMatchObject({ code: ErrorCode.RATE_LIMITED });
-    expect(refused.message).toMatch(/at most 20 offers, answers and ready signals per member per call/);
+    expect(refused.message).toMatch(/at most 20 offers, answers and other signals per member per call/);
     // ICE candidates have their own cap.
     for (let i = 0; i < MAX_ICE; i++) {
       expect((await dave.request({ t: 'relay', inviteID, to: 'erin5', payload: { kind: 'ice', candidate, sdpMid: '0', sdpMLineIndex: 0 } })).ok).toBe(true);

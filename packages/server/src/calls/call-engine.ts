@@ -296,7 +296,7 @@ export class CallEngine {
     }
     // Two ringing invitees have no business talking to each other.
     if (member.state !== 'joined' && target.state !== 'joined') throw refuse.state('cannot relay between two ringing invitees');
-    this.countRelay(call, member, msg.payload.kind === 'ice');
+    this.countSignal(call, member, msg.payload.kind === 'ice');
     const delivered = this.sendTo(target, { t: 'relay', inviteID: call.inviteID, from: userID, payload: msg.payload });
     // Whether someone merely invited is online is theirs to tell (by answering): not said here.
     if (!delivered && target.state === 'joined') throw new ProtocolError(ErrorCode.PEER_UNAVAILABLE, `${msg.to} is offline`);
@@ -498,15 +498,19 @@ export class CallEngine {
     }
   }
 
-  /** Counts a relay against the member's caps (ICE candidates, and everything else). */
-  private countRelay(call: Call, member: Member, ice: boolean): void {
+  /**
+   * Counts a signal a member sends in a call against their caps: ICE candidates (a `relay` of
+   * kind `ice`, an SFU `trickle`), and everything else (`ready`, `sdp`, other SFU operations).
+   * Throws RATE_LIMITED past the cap; the call goes on.
+   */
+  countSignal(call: Call, member: Member, ice: boolean): void {
     if (ice) {
       const n = member.ice ?? 0;
-      if (n >= this.limits.maxIce) throw new ProtocolError(ErrorCode.RATE_LIMITED, `at most ${this.limits.maxIce} ICE candidates per member per call; this one was not relayed (call ${call.inviteID} goes on)`);
+      if (n >= this.limits.maxIce) throw new ProtocolError(ErrorCode.RATE_LIMITED, `at most ${this.limits.maxIce} ICE candidates per member per call; this one was not passed on (call ${call.inviteID} goes on)`);
       member.ice = n + 1;
     } else {
       const n = member.relays ?? 0;
-      if (n >= this.limits.maxRelays) throw new ProtocolError(ErrorCode.RATE_LIMITED, `at most ${this.limits.maxRelays} offers, answers and ready signals per member per call; this one was not relayed (call ${call.inviteID} goes on)`);
+      if (n >= this.limits.maxRelays) throw new ProtocolError(ErrorCode.RATE_LIMITED, `at most ${this.limits.maxRelays} offers, answers and other signals per member per call; this one was not passed on (call ${call.inviteID} goes on)`);
       member.relays = n + 1;
     }
   }
