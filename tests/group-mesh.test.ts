@@ -185,7 +185,8 @@ describe('groups', () => {
     const [alice, bob, carol, mallory] = [await client('alice'), await client('bob'), await client('carol'), await client('mallory')];
     await expect(alice.sdk.groupCall({ userIDList: ['bob', 'mallory'], type: 2, groupID: 'team' })).rejects.toMatchObject({ code: ErrorCode.NOT_A_GROUP_MEMBER });
     await expect(alice.sdk.groupCall({ userIDList: ['bob'], type: 2, groupID: 'nope' })).rejects.toMatchObject({ code: ErrorCode.GROUP_NOT_FOUND });
-    await expect(mallory.sdk.groupCall({ userIDList: ['bob'], type: 2, groupID: 'team' })).rejects.toMatchObject({ code: ErrorCode.NOT_A_GROUP_MEMBER });
+    // An outsider cannot tell the group from one that does not exist (issue 11: privacy).
+    await expect(mallory.sdk.groupCall({ userIDList: ['bob'], type: 2, groupID: 'team' })).rejects.toMatchObject({ code: ErrorCode.GROUP_NOT_FOUND });
     expect(bob.count(EVENT.INVITED)).toBe(0);
 
     const { roomID } = await alice.sdk.groupCall({ userIDList: ['bob'], type: 2, groupID: 'team' });
@@ -193,7 +194,7 @@ describe('groups', () => {
     await bob.sdk.accept();
     await alice.waitFor(EVENT.USER_ENTER);
     // carol was not invited but is in the group: she can join; mallory cannot
-    await expect(mallory.sdk.joinInGroupCall({ roomID, groupID: 'team' })).rejects.toMatchObject({ code: ErrorCode.NOT_A_PARTICIPANT });
+    await expect(mallory.sdk.joinInGroupCall({ roomID, groupID: 'team' })).rejects.toMatchObject({ code: ErrorCode.CALL_NOT_FOUND });
     await carol.sdk.joinInGroupCall({ roomID, groupID: 'team', callMediaType: 1 });
     for (const o of ['alice', 'bob']) await carol.waitFor(EVENT.USER_ENTER, (p) => p.userID === o);
     await alice.waitFor(EVENT.USER_ENTER, (p) => p.userID === 'carol');

@@ -89,6 +89,27 @@ describe('group calls through the Janus SFU', () => {
     await eventually(() => server.stats().calls === 1, 'call goes on without the host');
   }, 120_000);
 
+  it('SFU trickles count against the per-member ICE cap (OPENCALL_CALL_MAX_ICE): the one over it is refused, the call goes on', async () => {
+    const cap = 40;
+    server = await startTestServer({ janusUrl: janus.wsUrl, janusApiSecret: janus.apiSecret, callMaxIce: cap });
+    const [alice, bob] = [await client('alice'), await client('bob')];
+    const { inviteID } = await alice.sdk.groupCall({ userIDList: ['bob', 'erin'], type: 1 });
+    await bob.waitFor(EVENT.INVITED);
+    await bob.sdk.accept();
+    await alice.waitFor(EVENT.USER_ENTER);
+    const signal = (bob.sdk as any).signal;
+    // Bob's SDK trickles its own candidates too: the cap is reached at most `cap` frames from now.
+    let refused: any;
+    for (let i = 0; i <= cap && !refused; i++) {
+      await signal.request({ t: 'sfu', inviteID, op: 'trickle', target: 'publisher', candidate: null }).catch((err: any) => {
+        if (err.code === 42901) refused = err;
+      });
+    }
+    expect(refused?.message).toMatch(/at most 40 ICE candidates per member per call/);
+    expect(server.stats().calls).toBe(1);
+    expect(alice.count(EVENT.CALL_END) + bob.count(EVENT.CALL_END)).toBe(0);
+  }, 60_000);
+
   it('only participants can use the SFU: a ringing invitee and an outsider are refused', async () => {
     server = await startTestServer({ janusUrl: janus.wsUrl, janusApiSecret: janus.apiSecret });
     const [alice, bob, carol] = [await client('alice'), await client('bob'), await client('carol')];
@@ -96,9 +117,10 @@ describe('group calls through the Janus SFU', () => {
     await bob.waitFor(EVENT.INVITED);
     const signal = (c: TestClient) => (c.sdk as any).signal;
     await expect(signal(bob).request({ t: 'sfu', inviteID, op: 'publish', sdp: 'v=0' })).rejects.toMatchObject({ code: 40901 });
-    await expect(signal(carol).request({ t: 'sfu', inviteID, op: 'publish', sdp: 'v=0' })).rejects.toMatchObject({ code: 40301 });
+    // An outsider is told the call does not exist (issue 11: privacy).
+    await expect(signal(carol).request({ t: 'sfu', inviteID, op: 'publish', sdp: 'v=0' })).rejects.toMatchObject({ code: 40401 });
     // Asking for a (new) subscription is the same: participants only.
     await expect(signal(bob).request({ t: 'sfu', inviteID, op: 'subscribe' })).rejects.toMatchObject({ code: 40901 });
-    await expect(signal(carol).request({ t: 'sfu', inviteID, op: 'subscribe' })).rejects.toMatchObject({ code: 40301 });
+    await expect(signal(carol).request({ t: 'sfu', inviteID, op: 'subscribe' })).rejects.toMatchObject({ code: 40401 });
   });
 });

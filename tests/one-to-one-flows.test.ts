@@ -67,7 +67,7 @@ describe('1:1 call flows (the spec event table)', () => {
     expect((await bob.waitFor(EVENT.ERROR)).code).toBe(ErrorCode.INVALID_STATE);
   });
 
-  it('timeout 0 never times out', async () => {
+  it('timeout 0 does not time out like a short timeout (it rings until OPENCALL_MAX_RING_S, tests/abuse/invitations.test.ts)', async () => {
     bed.server = await startTestServer();
     const alice = await client('alice');
     const bob = await client('bob');

@@ -599,7 +599,8 @@ describe('messages out of order', () => {
     await expectRequestRefused(carol, { t: 'relay', inviteID, to: 'nobody', payload: { kind: 'ready' } }, ErrorCode.NOT_A_PARTICIPANT);
     await expectRequestRefused(carol, { t: 'relay', inviteID, to: 'carol', payload: { kind: 'ready' } }, ErrorCode.NOT_A_PARTICIPANT);
     await expectRefused(carol, { t: 'relay', inviteID, to: 'erin', payload: { kind: 'ready' } }, ErrorCode.NOT_A_PARTICIPANT);
-    await expectRequestRefused(erin, { t: 'relay', inviteID, to: 'carol', payload: { kind: 'ready' } }, ErrorCode.NOT_A_PARTICIPANT);
+    // An outsider cannot tell the call from one that does not exist (issue 11: privacy).
+    await expectRequestRefused(erin, { t: 'relay', inviteID, to: 'carol', payload: { kind: 'ready' } }, ErrorCode.CALL_NOT_FOUND);
     expect(erin.frames.filter((f) => f.t === 'relay')).toEqual([]);
     // Control: a relay between the parties arrives, stamped with the real sender.
     const relayed = await carol.request({ t: 'relay', inviteID, to: 'dave', payload: { kind: 'ready' } });
@@ -651,7 +652,8 @@ describe('an outsider cannot touch a call', () => {
       asRequests.push({ t: 'join', inviteID }, { t: 'join', inviteID, media: { audio: true, video: true } });
     }
     if (HAS_ADD_INVITEES) asRequests.push({ t: 'addInvitees', inviteID, invitees: ['mallory'] });
-    for (const msg of asRequests) await expectRequestRefused(mallory, msg, ErrorCode.NOT_A_PARTICIPANT);
+    // Refused as if the call did not exist: an outsider learns nothing of it (issue 11: privacy).
+    for (const msg of asRequests) await expectRequestRefused(mallory, msg, ErrorCode.CALL_NOT_FOUND);
     // Joining by room number needs the call's group; this call has none.
     if (HAS_JOIN) await expectRequestRefused(mallory, { t: 'join', roomID, groupID: 'anygroup' }, ErrorCode.CALL_NOT_FOUND);
     // Fire-and-forget variants are refused with an error frame.
@@ -660,7 +662,7 @@ describe('an outsider cannot touch a call', () => {
       { t: 'relay', inviteID, to: 'alice', payload: { kind: 'ice', candidate, sdpMid: '0', sdpMLineIndex: 0 } },
       { t: 'relay', inviteID, to: 'bob', payload: { kind: 'sdp', type: 'offer', sdp } },
     ]) {
-      await expectRefused(mallory, msg, ErrorCode.NOT_A_PARTICIPANT);
+      await expectRefused(mallory, msg, ErrorCode.CALL_NOT_FOUND);
     }
 
     // Claiming someone else's identity in a field is a schema violation, not a way in.

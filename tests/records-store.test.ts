@@ -77,6 +77,8 @@ function rig(store: CallRecordStore, clock = new ManualClock(T0)): Rig {
     groups,
     maxParticipants: 8,
     participantsLimitHint: 'test',
+    // These tests make many calls between the same few users at one instant on purpose.
+    limits: { inviteRatePerMinute: 0, ringRatePerMinute: 0 },
   });
   const records = createRecords(store, clock, log);
   records.attach(engine);
@@ -513,6 +515,7 @@ describe('per-call write cost', () => {
       groups: new MemoryGroupStore(),
       maxParticipants: 8,
       participantsLimitHint: 'test',
+      limits: { inviteRatePerMinute: 0, ringRatePerMinute: 0 },
     });
     if (attach) createRecords(attach, clock, log).attach(engine);
     let syncMs = 0;

@@ -103,10 +103,10 @@ function judge(exp: Expected, got: Answer | undefined, loggedIn: boolean): { log
       // Depends on the fuzzer's own calls; any coded answer (never 50000, checked above) will do.
       return { loggedIn, refused: isRefusal };
     case 'join':
-      return code([ErrorCode.NOT_A_PARTICIPANT, ErrorCode.CALL_NOT_FOUND]);
     default:
-      // accept, reject, hangup, relay, media, addInvitees, callType: about someone else's call, or none.
-      return code(exp.target === 'party' ? ErrorCode.NOT_A_PARTICIPANT : ErrorCode.CALL_NOT_FOUND);
+      // accept, reject, hangup, relay, media, addInvitees, callType, join: about someone else's call
+      // (exp.target 'party') or none, which a stranger cannot tell apart (issue 11: privacy).
+      return code(ErrorCode.CALL_NOT_FOUND);
   }
 }
 
@@ -294,13 +294,16 @@ describe('wire fuzzing', () => {
         let refused = 0;
         let accepted = 0;
         let exact = 0;
+        /** Invitations refused by the invitation rate (OPENCALL_INVITE_RATE), not by the message rate. */
+        let invitationsLimited = 0;
         if (!f.isOpen) problems.push(`${self}: the server closed the socket`);
         if (answers.length !== expected.length) problems.push(`${self}: ${answers.length} answers to ${expected.length} frames`);
         for (const [k, exp] of expected.entries()) {
           const got = answers[k];
           const v = judge(exp, got, loggedIn[i]!);
           loggedIn[i] = v.loggedIn;
-          if (got?.code !== undefined) codes.set(got.code, (codes.get(got.code) ?? 0) + 1);
+          if (got?.code === ErrorCode.RATE_LIMITED && exp.k === 'valid' && exp.t === 'invite') invitationsLimited++;
+          else if (got?.code !== undefined) codes.set(got.code, (codes.get(got.code) ?? 0) + 1);
           if (exp.k === 'exact') exact++;
           if (v.refused) refused++;
           else if (!v.problem) accepted++;
@@ -308,7 +311,7 @@ describe('wire fuzzing', () => {
         }
         const events = f.frames.filter((x) => !isAnswer(x)).length;
         f.frames.length = 0;
-        return { total: expected.length, problems, codes, refused, accepted, exact, categories, events };
+        return { total: expected.length, problems, codes, refused, accepted, exact, categories, events, invitationsLimited };
       };
 
       // A warm-up round first (buffers, JIT, allocator arenas reach their working size), then the
@@ -329,7 +332,7 @@ describe('wire fuzzing', () => {
         for (const [k, v] of r.codes) codes.set(k, (codes.get(k) ?? 0) + v);
         for (const [k, v] of r.categories) categories.set(k, (categories.get(k) ?? 0) + v);
       }
-      const sum = (key: 'total' | 'refused' | 'accepted' | 'exact' | 'events') => results.reduce((n, r) => n + r[key], 0);
+      const sum = (key: 'total' | 'refused' | 'accepted' | 'exact' | 'events' | 'invitationsLimited') => results.reduce((n, r) => n + r[key], 0);
       const total = sum('total');
       const mainTotal = main.reduce((n, r) => n + r.total, 0);
       const refused = sum('refused');
@@ -364,7 +367,7 @@ describe('wire fuzzing', () => {
 
       console.log(
         `wire fuzz: seed ${SEED}, ${total} frames over ${SOCKETS} sockets (${total - mainTotal} warm-up + ${mainTotal} measured in ${seconds.toFixed(1)} s, ${Math.round(mainTotal / seconds)}/s); ` +
-          `${refused} refused with a code (${exact} decided by the frame alone), ${accepted} valid and served; ` +
+          `${refused} refused with a code (${exact} decided by the frame alone), ${accepted} valid and served; ${sum('invitationsLimited')} invites refused by the invitation rate; ` +
           `categories ${JSON.stringify(Object.fromEntries(categories))}; codes ${JSON.stringify(Object.fromEntries([...codes].sort((a, b) => a[0] - b[0])))}; ` +
           `${sum('events')} event frames to fuzzers; memory growth over the measured round (fuzzers connected) heapUsed ${growth.heapUsed} MB, rss ${growth.rss} MB; ` +
           `since before the warm-up heapUsed ${growthFromStart.heapUsed} MB, rss ${growthFromStart.rss} MB; ` +

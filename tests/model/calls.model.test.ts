@@ -105,6 +105,29 @@ class GlareCommand implements fc.AsyncCommand<object, World> {
   }
 }
 
+/**
+ * Redial: u calls the same person and hangs up, `times` times in a row with no time passing, which
+ * runs into the ring rate (3 a minute per caller→callee pair) and, over several, the invitation
+ * rate (bursts of 10): the model predicts every RATE_LIMITED.
+ */
+class RedialCommand implements fc.AsyncCommand<object, World> {
+  constructor(
+    readonly u: number,
+    readonly offset: number,
+    readonly times: number,
+  ) {}
+  check = () => true;
+  async run(_m: object, w: World): Promise<void> {
+    for (let i = 0; i < this.times; i++) {
+      await w.run([{ k: 'invite', u: this.u, to: [this.offset], timeout: 30, callType: 1 }]);
+      await w.run([{ k: 'hangup', u: this.u, ref: { kind: 'mine' } }]);
+    }
+  }
+  toString(): string {
+    return `redial(u${this.u}, +${this.offset}, ×${this.times})`;
+  }
+}
+
 const single = (a: fc.Arbitrary<Op>, weight: number) => ({ weight, arbitrary: a.map((op) => new StepCommand([op], 0) as fc.AsyncCommand<object, World>) });
 const gap = fc.constantFrom(0, 1, 2);
 
@@ -123,6 +146,7 @@ const command: fc.Arbitrary<fc.AsyncCommand<object, World>> = fc.oneof(
   single(advance, 4),
   { weight: 5, arbitrary: fc.tuple(raceable, raceable, gap).map(([a, b, g]) => new StepCommand([a, b], g)) },
   { weight: 2, arbitrary: fc.tuple(user, offset, timeout, gap).map(([u, o, t, g]) => new GlareCommand(u, o, t, g)) },
+  { weight: 2, arbitrary: fc.tuple(user, offset, fc.integer({ min: 2, max: 6 })).map(([u, o, n]) => new RedialCommand(u, o, n)) },
 );
 
 const config = fc.record({ users: fc.integer({ min: 3, max: 5 }), grace: fc.boolean() });
@@ -159,6 +183,7 @@ interface Totals {
   calls: number;
   busy: number;
   timeouts: number;
+  rateLimited: number;
 }
 
 async function runSequence(cfg: { users: number; grace: boolean }, cmds: Iterable<fc.AsyncCommand<object, World>>, totals: Totals): Promise<void> {
@@ -186,6 +211,7 @@ async function runSequence(cfg: { users: number; grace: boolean }, cmds: Iterabl
     totals.calls += world.model.s.calls.length;
     totals.busy += world.model.s.busyLog.length;
     totals.timeouts += world.model.s.calls.reduce((n, c) => n + c.batches.filter((b) => b.fired).length, 0);
+    totals.rateLimited += world.stats.rateLimited;
   }
 }
 
@@ -193,7 +219,7 @@ describe('call state machine, model-based', () => {
   it(
     `${RUNS} random sequences against a real server: every socket gets exactly the model's frames, invariants hold`,
     async () => {
-      const totals: Totals = { runs: 0, outcomes: {}, maxWorlds: 1, steps: 0, races: 0, raceOrders: {}, glare: 0, glareBothIdle: 0, frames: 0, calls: 0, busy: 0, timeouts: 0 };
+      const totals: Totals = { runs: 0, outcomes: {}, maxWorlds: 1, steps: 0, races: 0, raceOrders: {}, glare: 0, glareBothIdle: 0, frames: 0, calls: 0, busy: 0, timeouts: 0, rateLimited: 0 };
       const seed = SEED ?? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0;
       const started = performance.now();
       let failure: unknown;
@@ -210,7 +236,7 @@ describe('call state machine, model-based', () => {
       console.log(
         `model: seed ${seed}, ${totals.runs} runs (${RUNS} asked${METRICS ? '' : ', server metrics off'}${STRICT ? ', strict' : ''}) in ${seconds} s: ${totals.steps} steps, ${totals.calls} calls, ${totals.races} races ` +
           `(orders ${JSON.stringify(totals.raceOrders)}), ${totals.glare} glare (${totals.glareBothIdle} with both idle), ${totals.busy} busy, ` +
-          `${totals.timeouts} batch timeouts, ${totals.frames} frames checked, at most ${totals.maxWorlds} possible states at once; ` +
+          `${totals.timeouts} batch timeouts, ${totals.rateLimited} invitations refused RATE_LIMITED, ${totals.frames} frames checked, at most ${totals.maxWorlds} possible states at once; ` +
           `process memory after GC: heapUsed ${mem.heapUsed} MB, external ${mem.external} MB, rss ${mem.rss} MB; ${failure ? 'FAILED' : 'passed'}`,
       );
       if (process.env.OPENCALL_MODEL_COVERAGE === '1' || RUNS >= 1000) {

@@ -130,7 +130,7 @@ export class World {
   private readonly lastSeq = new Map<number, number>();
   private readonly hangupRids = new Map<number, string>();
   /** Counts for the report. */
-  readonly stats = { outcomes: new Map<string, number>(), maxWorlds: 1, steps: 0, races: 0, raceOrders: new Map<string, number>(), frames: 0, glare: 0, glareBothIdle: 0 };
+  readonly stats = { outcomes: new Map<string, number>(), maxWorlds: 1, steps: 0, races: 0, raceOrders: new Map<string, number>(), frames: 0, glare: 0, glareBothIdle: 0, rateLimited: 0 };
 
   constructor(
     readonly cfg: WorldConfig,
@@ -263,6 +263,7 @@ export class World {
       this.stats.outcomes.set(key, (this.stats.outcomes.get(key) ?? 0) + 1);
     }
     const where = `step ${this.step}, ${user}#${sock}`;
+    if (f.t === 'res' && f.code === Code.RATE_LIMITED) this.stats.rateLimited++;
     if (f.code === 50000) this.violations.push(`${where}: INTERNAL error frame ${show(f)}`);
     if (f.t === '__unparsable__') this.violations.push(`${where}: unparsable frame ${show(f)}`);
     if (f.t === 'res' && f.ok === true && typeof f.data?.resumeToken === 'string') {
@@ -388,7 +389,8 @@ export class World {
     const vIndex = this.userIDs.indexOf(this.other(u, offset));
     const b = this.userIDs[vIndex]!;
     const m = this.model;
-    const bothIdle = [a, b].every((x) => m.s.users[x]!.presence === 'online' && m.s.active[x] === undefined);
+    // Idle, and neither invitation would be refused by the invitation rates (then the other simply wins).
+    const bothIdle = [a, b].every((x) => m.s.users[x]!.presence === 'online' && m.s.active[x] === undefined) && m.mayInvite(a, [b]) && m.mayInvite(b, [a]);
     const callsBefore = m.liveCalls().length;
     const ridA = this.nextRid;
     await this.run(

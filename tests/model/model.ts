@@ -14,6 +14,11 @@
 
 export const MAX_PARTICIPANTS = 4; // the server's default meshMaxParticipants
 const BACKLOG_LIMIT = 256; // SessionRegistry's replay backlog
+/** The server's default abuse limits (docs/configuration.md, "Abuse limits"). */
+export const MAX_RING_MS = 120_000; // OPENCALL_MAX_RING_S: `timeout` 0 and longer ones ring this long
+const INVITE_RATE = 20; // OPENCALL_INVITE_RATE: invite/addInvitees requests per caller per minute ...
+const INVITE_BURST = 10; // ... OPENCALL_INVITE_BURST at once
+const RING_RATE = 3; // OPENCALL_RING_RATE: rings per caller→callee pair per minute (and burst)
 
 export type MemberState = 'ringing' | 'joined' | 'left' | 'rejected' | 'busy' | 'no_answer' | 'cancelled';
 export type Exit = 'ended' | 'hangup' | 'logout' | 'disconnected' | 'kicked';
@@ -97,6 +102,14 @@ export interface ModelState {
   stints: Stint[];
   /** Busy decisions the model made, with why (for the report). */
   busyLog: { inviteID: string; user: string; why: string }[];
+  /** Token buckets of the invitation rates: by caller, and by "caller>callee". */
+  inviteBuckets: Record<string, Bucket>;
+  ringBuckets: Record<string, Bucket>;
+}
+
+export interface Bucket {
+  tokens: number;
+  at: number;
 }
 
 export type Frame = Record<string, any>;
@@ -114,7 +127,7 @@ const NO_MEDIA = { audio: false, video: false };
 export function initialState(userIDs: string[], grace: boolean, now: number): ModelState {
   const users: Record<string, MUser> = {};
   for (const id of userIDs) users[id] = { id, presence: 'none', conn: null, sock: null, seq: 0, delivered: 0, backlog: [], token: null };
-  return { now, grace, users, sockets: {}, calls: [], active: {}, timerOrder: 0, nextSock: 1, stints: [], busyLog: [] };
+  return { now, grace, users, sockets: {}, calls: [], active: {}, timerOrder: 0, nextSock: 1, stints: [], busyLog: [], inviteBuckets: {}, ringBuckets: {} };
 }
 
 /** Wire-level operation with every reference resolved (user IDs, inviteIDs, socket ids, rids). */
@@ -140,6 +153,7 @@ export const Code = {
   INVALID_STATE: 40901,
   SELF_BUSY: 40902,
   TOO_MANY_PARTICIPANTS: 40903,
+  RATE_LIMITED: 42901,
 } as const;
 
 /** A handler that wrote its own `res` (to order it among its events) returns this. */
@@ -288,9 +302,11 @@ export class Model {
         if (!activeStates.includes(member.state) || !activeStates.includes(target.state)) throw new Refused(Code.INVALID_STATE, 'relay with a party that left');
         if (member.state !== 'joined' && target.state !== 'joined') throw new Refused(Code.INVALID_STATE, 'relay between two ringing invitees');
         // Privacy: a ringing member takes relays only after opting into early media by relaying first.
+        if (member.state !== 'ringing' && target.state === 'ringing' && !target.earlyMedia) throw new Refused(Code.INVALID_STATE, 'relay to a ringing invitee who did not opt into early media');
         if (member.state === 'ringing') member.earlyMedia = true;
-        else if (target.state === 'ringing' && !target.earlyMedia) throw new Refused(Code.INVALID_STATE, 'relay to a ringing invitee who did not opt into early media');
-        if (!this.deliver(op.to, { t: 'relay', inviteID: call.inviteID, from: u, payload: { kind: 'ready' } })) throw new Refused(Code.PEER_UNAVAILABLE, 'offline');
+        const delivered = this.deliver(op.to, { t: 'relay', inviteID: call.inviteID, from: u, payload: { kind: 'ready' } });
+        // Whether an invitee still ringing is online is not told (privacy): only a participant's absence is.
+        if (!delivered && target.state === 'joined') throw new Refused(Code.PEER_UNAVAILABLE, 'offline');
         return undefined;
       }
     }
@@ -346,6 +362,7 @@ export class Model {
     const invitees = [...new Set(op.to)];
     if (invitees.includes(u)) throw new Refused(Code.INVALID_MESSAGE, 'self invite');
     if (invitees.length + 1 > MAX_PARTICIPANTS) throw new Refused(Code.TOO_MANY_PARTICIPANTS, 'too many');
+    this.admitInvitation(u, invitees);
     const ok = res?.ok === true;
     const call: MCall = {
       key: this.s.calls.length,
@@ -353,7 +370,7 @@ export class Model {
       roomID: ok ? Number(res.data?.roomID) : -1,
       sponsor: u,
       callType: op.callType,
-      timeoutMs: op.timeout * 1000,
+      timeoutMs: op.timeout === 0 ? MAX_RING_MS : Math.min(op.timeout * 1000, MAX_RING_MS),
       createdAt: this.s.now,
       connectedAt: null,
       endedAt: null,
@@ -389,6 +406,7 @@ export class Model {
     if (fresh.length === 0) return { userIDList: this.invitees(call) };
     const active = this.inState(call, 'ringing').length + this.inState(call, 'joined').length;
     if (active + fresh.length > MAX_PARTICIPANTS) throw new Refused(Code.TOO_MANY_PARTICIPANTS, 'too many');
+    this.admitInvitation(u, fresh);
     const batch = this.newBatch(call);
     const ringing: MMember[] = [];
     for (const id of fresh) {
@@ -461,8 +479,31 @@ export class Model {
     const call = this.callByInviteID(inviteID);
     if (!call) throw new Refused(Code.CALL_NOT_FOUND, 'no such call');
     const member = call.members.find((m) => m.user === u);
-    if (!member) throw new Refused(Code.NOT_A_PARTICIPANT, 'not a party');
+    // A stranger cannot tell a running call from none (privacy).
+    if (!member) throw new Refused(Code.CALL_NOT_FOUND, 'not a party');
     return { call, member };
+  }
+
+  /**
+   * The invitation rates: refused (nothing taken, nobody rung) when the caller has no whole token
+   * left, or any callee's pair bucket has none; else one token from each. Buckets refill
+   * continuously (rate per minute) up to their burst.
+   */
+  private admitInvitation(caller: string, callees: string[]): void {
+    const now = this.s.now;
+    if (!this.mayInvite(caller, callees)) throw new Refused(Code.RATE_LIMITED, 'invitation or ring rate');
+    for (const c of callees) {
+      const key = `${caller}>${c}`;
+      this.s.ringBuckets[key] = { tokens: available(this.s.ringBuckets[key], RING_RATE, RING_RATE, now) - 1, at: now };
+    }
+    this.s.inviteBuckets[caller] = { tokens: available(this.s.inviteBuckets[caller], INVITE_RATE, INVITE_BURST, now) - 1, at: now };
+  }
+
+  /** Whether the invitation rates let `caller` ring `callees` now. */
+  mayInvite(caller: string, callees: string[]): boolean {
+    const now = this.s.now;
+    if (available(this.s.inviteBuckets[caller], INVITE_RATE, INVITE_BURST, now) < 1) return false;
+    return callees.every((c) => available(this.s.ringBuckets[`${caller}>${c}`], RING_RATE, RING_RATE, now) >= 1);
   }
 
   private newBatch(call: MCall): MBatch {
@@ -646,4 +687,9 @@ export class Model {
   private emit(sock: number, frame: Frame): void {
     (this.out.frames[sock] ??= []).push(frame);
   }
+}
+
+/** Tokens of a bucket at `now` (none yet: full). */
+function available(b: Bucket | undefined, perMinute: number, burst: number, now: number): number {
+  return b === undefined ? burst : Math.min(burst, b.tokens + (Math.max(0, now - b.at) * perMinute) / 60_000);
 }

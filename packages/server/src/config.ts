@@ -9,6 +9,7 @@ import type { Clock } from './clock.js';
 import type { GroupStore } from './groups/group-store.js';
 import type { MultiDevice } from './sessions/session-registry.js';
 import { parseTrustProxy, type TrustProxy } from './http/client-address.js';
+import { DEFAULT_CALL_LIMITS as LIMITS } from './calls/call-limits.js';
 import { checkIceConfig, DEFAULT_TURN_TTL_SECONDS, MAX_TURN_TTL_SECONDS, MIN_TURN_TTL_SECONDS } from './ice/ice-servers.js';
 
 /** Options of {@link startServer}. Only `sdkAppId` and `secretKey` are required. */
@@ -114,6 +115,22 @@ export interface ServerOptions {
   httpRateLimit?: number;
   /** That window in ms. Default 10000. */
   httpRateWindowMs?: number;
+
+  // ---- Abuse limits of the call engine (docs/configuration.md, "Abuse limits") ----
+  /** Invitations (invite and addInvitees requests) one user may send a minute, on average. Default 20; 0 = no limit. */
+  inviteRate?: number;
+  /** How many invitations one user may send at once before `inviteRate` paces them. Default 10. */
+  inviteBurst?: number;
+  /** Times one user may ring the same other user a minute (a flood of calls at one person is refused). Default 3; 0 = no limit. */
+  ringRate?: number;
+  /** Longest an invitation rings, in seconds: larger `timeout`s and `timeout: 0` ("never") ring this long. Default 120. */
+  maxRingSeconds?: number;
+  /** Audio/video switches one call may have (each is a record row). Default 50. */
+  callMaxTypeSwitches?: number;
+  /** `ready` and `sdp` relays (offers, answers) one member may send in one call. Default 1000. */
+  callMaxRelays?: number;
+  /** ICE candidates one member may relay in one call. Default 5000. */
+  callMaxIce?: number;
 }
 
 /** Options after defaults. */
@@ -176,6 +193,13 @@ const envSchema = z.object({
   OPENCALL_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   OPENCALL_HTTP_RATE: z.coerce.number().int().min(0).max(1_000_000).default(300),
   OPENCALL_HTTP_RATE_WINDOW_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  OPENCALL_INVITE_RATE: z.coerce.number().int().min(0).max(100_000).default(LIMITS.inviteRatePerMinute),
+  OPENCALL_INVITE_BURST: z.coerce.number().int().min(1).max(100_000).default(LIMITS.inviteBurst),
+  OPENCALL_RING_RATE: z.coerce.number().int().min(0).max(100_000).default(LIMITS.ringRatePerMinute),
+  OPENCALL_MAX_RING_S: z.coerce.number().int().min(1).max(24 * 3600).default(LIMITS.maxRingMs / 1000),
+  OPENCALL_CALL_MAX_SWITCHES: z.coerce.number().int().min(0).max(1_000_000).default(LIMITS.maxTypeSwitches),
+  OPENCALL_CALL_MAX_RELAYS: z.coerce.number().int().min(10).max(10_000_000).default(LIMITS.maxRelays),
+  OPENCALL_CALL_MAX_ICE: z.coerce.number().int().min(10).max(10_000_000).default(LIMITS.maxIce),
   OPENCALL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
 });
@@ -281,6 +305,13 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       metricsHost: e.OPENCALL_METRICS_HOST,
       httpRateLimit: e.OPENCALL_HTTP_RATE,
       httpRateWindowMs: e.OPENCALL_HTTP_RATE_WINDOW_MS,
+      inviteRate: e.OPENCALL_INVITE_RATE,
+      inviteBurst: e.OPENCALL_INVITE_BURST,
+      ringRate: e.OPENCALL_RING_RATE,
+      maxRingSeconds: e.OPENCALL_MAX_RING_S,
+      callMaxTypeSwitches: e.OPENCALL_CALL_MAX_SWITCHES,
+      callMaxRelays: e.OPENCALL_CALL_MAX_RELAYS,
+      callMaxIce: e.OPENCALL_CALL_MAX_ICE,
     },
     warnings,
   };
@@ -347,6 +378,13 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     metricsHost: o.metricsHost ?? '127.0.0.1',
     httpRateLimit: o.httpRateLimit ?? 300,
     httpRateWindowMs: o.httpRateWindowMs ?? 10_000,
+    inviteRate: o.inviteRate ?? LIMITS.inviteRatePerMinute,
+    inviteBurst: o.inviteBurst ?? LIMITS.inviteBurst,
+    ringRate: o.ringRate ?? LIMITS.ringRatePerMinute,
+    maxRingSeconds: o.maxRingSeconds ?? LIMITS.maxRingMs / 1000,
+    callMaxTypeSwitches: o.callMaxTypeSwitches ?? LIMITS.maxTypeSwitches,
+    callMaxRelays: o.callMaxRelays ?? LIMITS.maxRelays,
+    callMaxIce: o.callMaxIce ?? LIMITS.maxIce,
   };
 }
 

@@ -67,6 +67,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       iceServers,
       recordStore: records.store,
       metrics,
+      callLimits: {
+        inviteRatePerMinute: o.inviteRate,
+        inviteBurst: o.inviteBurst,
+        ringRatePerMinute: o.ringRate,
+        maxRingMs: o.maxRingSeconds * 1000,
+        maxTypeSwitches: o.callMaxTypeSwitches,
+        maxRelays: o.callMaxRelays,
+        maxIce: o.callMaxIce,
+      },
     });
   // The admin identifier is reserved: nobody logs in as it (docs/configuration.md, OPENCALL_ADMIN_ID).
   const reservedUserIDs = new Set([o.adminUserID]);

@@ -15,6 +15,7 @@ import { ProtocolError, refuse } from '../errors.js';
 import type { GroupStore } from '../groups/group-store.js';
 import type { Delivery } from '../sessions/session-registry.js';
 import { Call, type CallSnapshot, type Member, type MemberState } from './call.js';
+import { DEFAULT_CALL_LIMITS, InvitationLimiter, ringMs, type CallLimits } from './call-limits.js';
 import { newInviteID } from './invite-id.js';
 
 /**
@@ -53,6 +54,8 @@ export interface CallEngineOptions {
    * not to prepare media while ringing, since which device will answer is not known yet.
    */
   ringAllDevices?: boolean;
+  /** Invitation rates, ringing ceiling and per-call caps (defaults: DEFAULT_CALL_LIMITS). */
+  limits?: Partial<CallLimits>;
 }
 
 /** Why a user stops being reachable; decides how their calls are wound up. */
@@ -86,6 +89,9 @@ export class CallEngine {
   private readonly limitHint: string;
   private readonly sfuMax: number | undefined;
   private readonly ringAll: boolean;
+  private readonly limits: CallLimits;
+  /** Invitation and ring rates per caller (state kept on this node only; see call-limits.ts). */
+  private readonly invitations: InvitationLimiter;
 
   constructor(o: CallEngineOptions) {
     this.delivery = o.delivery;
@@ -97,6 +103,13 @@ export class CallEngine {
     this.limitHint = o.participantsLimitHint;
     this.sfuMax = o.sfuMaxParticipants;
     this.ringAll = o.ringAllDevices ?? false;
+    this.limits = { ...DEFAULT_CALL_LIMITS, ...o.limits };
+    this.invitations = new InvitationLimiter(this.limits);
+  }
+
+  /** Rate-limit buckets held (bounded; for tests). */
+  get rateBuckets(): { callers: number; pairs: number } {
+    return this.invitations.size;
   }
 
   /** A call by id, for the SFU bridge (undefined once ended). */
@@ -129,15 +142,17 @@ export class CallEngine {
     }
     const mediaPath = this.sfuMax !== undefined && (invitees.length > 1 || msg.groupID !== undefined) ? 'sfu' : 'mesh';
     this.checkSize(invitees.length + 1, mediaPath);
-    if (msg.groupID !== undefined) this.checkGroup(msg.groupID, [sponsor, ...invitees]);
+    if (msg.groupID !== undefined) this.checkGroup(msg.groupID, sponsor, invitees);
     const now = this.clock.now();
+    // Last check: a refused invitation rings nobody and writes no record.
+    this.invitations.admit(sponsor, invitees, now);
     const call = new Call(
       newInviteID(),
       randomInt(1, 2 ** 31 - 1),
       msg.callType,
       sponsor,
       now,
-      msg.timeout * 1000,
+      ringMs(msg.timeout, this.limits.maxRingMs),
       msg.groupID,
       msg.userData,
       msg.offlinePushInfo,
@@ -194,12 +209,18 @@ export class CallEngine {
     if (call.invitees().length + fresh.filter((id) => !call.members.has(id)).length > this.maxInvitees) {
       throw new ProtocolError(ErrorCode.INVALID_MESSAGE, `at most ${this.maxInvitees} invitees per call`);
     }
-    if (call.groupID !== undefined) this.checkGroup(call.groupID, fresh);
-    const batch = call.newBatch(this.clock.now());
+    if (call.groupID !== undefined) this.checkGroup(call.groupID, userID, fresh);
+    const now = this.clock.now();
+    this.invitations.admit(userID, fresh, now);
+    const batch = call.newBatch(now);
     const ringing: Member[] = [];
     for (const id of fresh) {
       const busy = this.activeCall.has(id);
       const m: Member = { userID: id, state: busy ? 'busy' : 'ringing', media: NO_MEDIA, batch };
+      const before = call.members.get(id);
+      // Relay counts stay with the user for the whole call (a re-invite does not reset the caps).
+      if (before?.relays !== undefined) m.relays = before.relays;
+      if (before?.ice !== undefined) m.ice = before.ice;
       call.members.delete(id); // re-insert so the invitee order follows invitation order
       this.addMember(call, m);
       if (busy) {
@@ -226,8 +247,9 @@ export class CallEngine {
    */
   join(userID: string, msg: ClientMessageOf<'join'>, device?: string): AcceptResult {
     const call = msg.inviteID !== undefined ? this.calls.get(msg.inviteID) : this.byRoom.get(msg.roomID!);
+    const notFound = () => refuse.notFound(msg.inviteID ?? `in room ${msg.roomID}`);
     if (!call || (msg.groupID !== undefined && call.groupID !== msg.groupID) || (msg.roomID !== undefined && call.roomID !== msg.roomID)) {
-      throw refuse.notFound(msg.inviteID ?? `in room ${msg.roomID}`);
+      throw notFound();
     }
     const existing = call.members.get(userID);
     if (existing?.state === 'ringing') {
@@ -236,9 +258,8 @@ export class CallEngine {
       return this.admit(call, existing, msg.media, 'call.joined', device);
     }
     if (existing?.state === 'joined') throw refuse.state(`you are already in call ${call.inviteID}`);
-    if (!existing && !(call.groupID !== undefined && this.groups.members(call.groupID)?.has(userID))) {
-      throw refuse.notParticipant(call.inviteID);
-    }
+    // Someone with no business in the call cannot tell it from one that does not exist.
+    if (!existing && !(call.groupID !== undefined && this.groups.members(call.groupID)?.has(userID))) throw notFound();
     if (this.activeCall.has(userID)) throw new ProtocolError(ErrorCode.SELF_BUSY, 'you are already ringing or in a call; hang up first');
     this.checkSize(call.inState('ringing').length + call.inState('joined').length + 1, call.mediaPath);
     const member: Member = existing ?? { userID, state: 'ringing', media: NO_MEDIA, batch: -1 };
@@ -275,15 +296,16 @@ export class CallEngine {
     }
     // Two ringing invitees have no business talking to each other.
     if (member.state !== 'joined' && target.state !== 'joined') throw refuse.state('cannot relay between two ringing invitees');
-    if (member.state === 'ringing') this.optIntoEarlyMedia(call, member);
     // Privacy: SDP/ICE make a device start ICE and reveal its addresses; a ringing one only
     // takes them once it opted into early media (by relaying first) or accepted.
-    else if (target.state === 'ringing' && !target.earlyMedia) {
+    if (member.state !== 'ringing' && target.state === 'ringing' && !target.earlyMedia) {
       throw refuse.state(`cannot relay to ${msg.to} before they accept: they did not opt into early media (they send the first relay when they do)`);
     }
-    if (!this.sendTo(target, { t: 'relay', inviteID: call.inviteID, from: userID, payload: msg.payload })) {
-      throw new ProtocolError(ErrorCode.PEER_UNAVAILABLE, `${msg.to} is offline`);
-    }
+    this.countSignal(call, member, msg.payload.kind === 'ice');
+    if (member.state === 'ringing') this.optIntoEarlyMedia(call, member);
+    const delivered = this.sendTo(target, { t: 'relay', inviteID: call.inviteID, from: userID, payload: msg.payload });
+    // Whether someone merely invited is online is theirs to tell (by answering): not said here.
+    if (!delivered && target.state === 'joined') throw new ProtocolError(ErrorCode.PEER_UNAVAILABLE, `${msg.to} is offline`);
   }
 
   /**
@@ -316,6 +338,11 @@ export class CallEngine {
     const other = [...call.members.values()].find((m) => m.userID !== userID);
     if (other?.state !== 'joined') throw refuse.state('the other party has left');
     if (call.callType === msg.callType) return;
+    // Each switch is a record row: a call has a bounded number of them.
+    if (call.typeSwitches >= this.limits.maxTypeSwitches) {
+      throw new ProtocolError(ErrorCode.RATE_LIMITED, `call ${call.inviteID} was switched between audio and video ${this.limits.maxTypeSwitches} times, the most this server allows; it goes on as it is`);
+    }
+    call.typeSwitches++;
     call.callType = msg.callType;
     this.events.emit('callUpdated', call);
     this.log.info({ event: 'call.type_changed', inviteID: call.inviteID, userID, callType: msg.callType }, 'call type changed');
@@ -368,7 +395,8 @@ export class CallEngine {
     const restored: Call[] = [];
     for (const s of snapshots) {
       if (this.calls.has(s.inviteID)) continue;
-      const call = Call.fromSnapshot(s);
+      // A call from a node with another (or no) ringing ceiling rings at most as long as this one allows.
+      const call = Call.fromSnapshot({ ...s, timeoutMs: s.timeoutMs === 0 ? this.limits.maxRingMs : Math.min(s.timeoutMs, this.limits.maxRingMs) });
       this.calls.set(call.inviteID, call);
       this.byRoom.set(call.roomID, call);
       for (const m of call.members.values()) if (m.state === 'ringing' || m.state === 'joined') this.activeCall.set(m.userID, call);
@@ -463,9 +491,14 @@ export class CallEngine {
     }
   }
 
-  private checkGroup(groupID: string, userIDs: string[]): void {
+  /**
+   * `inviter` rings `userIDs` in group `groupID`. Someone outside the group cannot tell it from a
+   * group that does not exist (and learns nothing of who is in it); a member is told which
+   * invitees are not members.
+   */
+  private checkGroup(groupID: string, inviter: string, userIDs: string[]): void {
     const members = this.groups.members(groupID);
-    if (!members) throw new ProtocolError(ErrorCode.GROUP_NOT_FOUND, `no group ${groupID}`);
+    if (!members?.has(inviter)) throw new ProtocolError(ErrorCode.GROUP_NOT_FOUND, `no group ${groupID} that you are a member of`);
     const outsiders = userIDs.filter((id) => !members.has(id));
     if (outsiders.length > 0) throw new ProtocolError(ErrorCode.NOT_A_GROUP_MEMBER, `not members of group ${groupID}: ${outsiders.join(', ')}`);
   }
@@ -474,7 +507,8 @@ export class CallEngine {
     const call = this.calls.get(inviteID);
     if (!call) throw refuse.notFound(inviteID);
     const member = call.members.get(userID);
-    if (!member) throw refuse.notParticipant(inviteID);
+    // Someone never invited cannot tell a call going on from one that does not exist.
+    if (!member) throw refuse.notFound(inviteID);
     this.checkDevice(call, member, device);
     return { call, member };
   }
@@ -483,6 +517,23 @@ export class CallEngine {
   private checkDevice(call: Call, member: Member, device: string | undefined): void {
     if (device !== undefined && member.device !== undefined && member.device !== device && call.isActive(member.userID)) {
       throw new ProtocolError(ErrorCode.NOT_A_PARTICIPANT, `call ${call.inviteID} is on another of your devices`);
+    }
+  }
+
+  /**
+   * Counts a signal a member sends in a call against their caps: ICE candidates (a `relay` of
+   * kind `ice`, an SFU `trickle`), and everything else (`ready`, `sdp`, other SFU operations).
+   * Throws RATE_LIMITED past the cap; the call goes on.
+   */
+  countSignal(call: Call, member: Member, ice: boolean): void {
+    if (ice) {
+      const n = member.ice ?? 0;
+      if (n >= this.limits.maxIce) throw new ProtocolError(ErrorCode.RATE_LIMITED, `at most ${this.limits.maxIce} ICE candidates per member per call; this one was not passed on (call ${call.inviteID} goes on)`);
+      member.ice = n + 1;
+    } else {
+      const n = member.relays ?? 0;
+      if (n >= this.limits.maxRelays) throw new ProtocolError(ErrorCode.RATE_LIMITED, `at most ${this.limits.maxRelays} offers, answers and other signals per member per call; this one was not passed on (call ${call.inviteID} goes on)`);
+      member.relays = n + 1;
     }
   }
 

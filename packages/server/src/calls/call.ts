@@ -22,6 +22,9 @@ export interface Member {
    * to it may flow before it accepts. Without it, nobody can make a ringing device start ICE.
    */
   earlyMedia?: true;
+  /** `ready`/`sdp` relays and ICE candidates this member sent in this call (capped: CallLimits). */
+  relays?: number;
+  ice?: number;
 }
 
 /** A call as plain data, to hand over to another node (see cluster/). Timers are derived, not stored. */
@@ -41,6 +44,8 @@ export interface CallSnapshot {
   /** [batch, ringing start] pairs. */
   batches: [number, number][];
   nextBatch: number;
+  /** Audio/video switches so far (absent in snapshots from older nodes). */
+  typeSwitches?: number;
 }
 
 /** A call from invitation to end. The server's copy is the truth; clients mirror it. */
@@ -49,6 +54,8 @@ export class Call {
   /** When the first invitee accepted (ms); undefined while nobody has. */
   connectedAt: number | undefined;
   endedAt: number | undefined;
+  /** Audio/video switches so far (capped: each is a record row). */
+  typeSwitches = 0;
   private readonly batchTimers = new Map<number, TimerHandle>();
   private nextBatch = 0;
 
@@ -58,7 +65,7 @@ export class Call {
     public callType: CallType,
     readonly sponsor: string,
     readonly createdAt: number,
-    /** Ringing timeout in ms; 0 = never. */
+    /** Ringing timeout in ms: at most the engine's ringing ceiling (0 = never, in snapshots of older nodes only). */
     readonly timeoutMs: number,
     readonly groupID: string | undefined,
     readonly userData: string | undefined,
@@ -83,6 +90,7 @@ export class Call {
       members: [...this.members.values()].map((m) => ({ ...m, media: { ...m.media } })),
       batches: [...this.batchStarts],
       nextBatch: this.nextBatch,
+      typeSwitches: this.typeSwitches,
     };
   }
 
@@ -92,6 +100,7 @@ export class Call {
     for (const m of s.members) call.members.set(m.userID, { ...m, media: { ...m.media } });
     for (const [b, at] of s.batches) call.batchStarts.set(b, at);
     call.nextBatch = s.nextBatch;
+    call.typeSwitches = s.typeSwitches ?? 0;
     return call;
   }
 

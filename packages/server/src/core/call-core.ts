@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { IceServerConfig } from '@opencall/protocol';
 import { CallEngine } from '../calls/call-engine.js';
+import type { CallLimits } from '../calls/call-limits.js';
 import type { Clock } from '../clock.js';
 import type { GroupStore } from '../groups/group-store.js';
 import type { ServerMetrics } from '../metrics/metrics.js';
@@ -25,6 +26,8 @@ export interface CallCoreOptions {
   /** Where call records go; undefined records nothing. */
   recordStore: CallRecordStore | undefined;
   metrics: ServerMetrics | undefined;
+  /** Invitation rates, ringing ceiling, per-call caps. */
+  callLimits: CallLimits;
 }
 
 /**
@@ -54,6 +57,7 @@ export function createCallCore(o: CallCoreOptions): CallCore {
     participantsLimitHint: 'mesh limit OPENCALL_MESH_MAX; configure an SFU for larger calls',
     ...(o.janusUrl !== undefined && { sfuMaxParticipants: o.sfuMaxParticipants }),
     ringAllDevices: o.multiDevice === 'ring-all',
+    limits: o.callLimits,
   });
   const sfu = o.janusUrl
     ? new SfuBridge(

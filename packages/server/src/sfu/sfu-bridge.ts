@@ -84,9 +84,12 @@ export class SfuBridge {
     const call = this.engine.get(msg.inviteID);
     if (!call) throw refuse.notFound(msg.inviteID);
     const member = call.members.get(userID);
-    if (!member) throw refuse.notParticipant(call.inviteID);
+    // Someone never invited cannot tell a call going on from one that does not exist.
+    if (!member) throw refuse.notFound(call.inviteID);
     if (member.state !== 'joined') throw refuse.state('only participants in the call can send or receive its media');
     if (call.mediaPath !== 'sfu') throw refuse.state('this call does not go through the SFU');
+    // Each operation is a request to Janus: capped per member and call like relays (trickles as ICE candidates).
+    this.engine.countSignal(call, member, msg.op === 'trickle');
     await this.rooms.get(call.inviteID);
     try {
       switch (msg.op) {
