@@ -147,7 +147,7 @@ export function distStamp() {
  *  - 'bare': bench/signaling/bare-relay.mjs, a plain `ws` relay of the same message pattern.
  * `nodeArgs` go before the script (e.g. --cpu-prof); `script` runs another build of OpenCall's bin.js. Returns { pid, url, wsUrl, stop() }.
  */
-export async function startServerProcess(kind, { nodeArgs = [], env = {}, dataDir, script: scriptOverride } = {}) {
+export async function startServerProcess(kind, { nodeArgs = [], env = {}, dataDir, script: scriptOverride, defaultLimits = false } = {}) {
   const port = await freePort();
   let tmp;
   let script;
@@ -165,9 +165,8 @@ export async function startServerProcess(kind, { nodeArgs = [], env = {}, dataDi
       OPENCALL_LOG_LEVEL: 'warn',
       OPENCALL_DATA_DIR: dataDir,
       // The benchmarks and the load test ring the same people thousands of times a minute on
-      // purpose: the invitation rate limits (issue 11) would refuse that.
-      OPENCALL_INVITE_RATE: '0',
-      OPENCALL_RING_RATE: '0',
+      // purpose: the invitation rate limits (issue 11) would refuse that (not for bench/under-attack.mjs).
+      ...(!defaultLimits && { OPENCALL_INVITE_RATE: '0', OPENCALL_RING_RATE: '0' }),
       ...env,
     };
   } else if (kind === 'bare') {

@@ -48,7 +48,7 @@ function attackerUser(s, name) {
 /** Runs the attacker process with `spec` for `seconds`; resolves with its summary line. */
 function runAttacker(spec, seconds) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [ATTACKER, JSON.stringify({ ...spec, durationMs: seconds * 1000 })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [ATTACKER, JSON.stringify({ quiet: true, ...spec, durationMs: seconds * 1000 })], { stdio: ['ignore', 'pipe', 'inherit'] });
     let last = null;
     let buf = '';
     child.stdout.on('data', (d) => {
@@ -59,7 +59,7 @@ function runAttacker(spec, seconds) {
         buf = buf.slice(nl + 1);
         try {
           const j = JSON.parse(line);
-          if (j.summary || j.opened !== undefined) last = j;
+          if (j.ev === 'summary') last = j;
         } catch {
           /* not JSON */
         }
@@ -143,7 +143,7 @@ function serverCloses(output, from) {
 
 const { genUserSig } = await import(root('packages/server/dist/auth/usersig.js'));
 const { SDK_APP_ID, SECRET } = await import('./lib.mjs');
-const server = await startServerProcess('opencall', { env: { OPENCALL_LOG_LEVEL: 'info' } });
+const server = await startServerProcess('opencall', { env: { OPENCALL_LOG_LEVEL: 'info' }, defaultLimits: true });
 const s = { wsUrl: server.wsUrl, sdkAppId: SDK_APP_ID, sig: (u) => genUserSig(SDK_APP_ID, SECRET, u, 86400) };
 const phases = o.only ? o.only.split(',') : Object.keys(ATTACKS);
 const total = o.quietSeconds + phases.length * (o.phaseSeconds + 5) + o.soak + 30;

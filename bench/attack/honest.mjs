@@ -3,25 +3,30 @@
  * The honest users of the "under attack" benchmark (bench/under-attack.mjs), in their own
  * process so an attacker's process cannot starve them of CPU on the client side.
  *
- * `pairs` pairs of raw WebSocket clients log in from 127.0.0.1 and make paced call setups, one
- * every `every` ms per pair, alternating caller and callee:
+ * `users` raw WebSocket clients log in from 127.0.0.1; `pairs` loops make paced call setups, one
+ * every `every` ms per loop:
  *
  *   caller: invite → callee: invited → callee: accept → caller: accepted   (the setup, timed)
  *   caller: hangup → callee: ended
  *
+ * Setup k pairs user 2k with user 2k+1+2r (mod users; r = how many times the list went round), so
+ * everyone calls a different person each round: honest people, within the server's default
+ * invitation and ring rates (with 200 users at 20 setups/s each calls 12 times a minute, and the
+ * same person once in 8 minutes).
+ *
  * Prints one JSON line per setup, {at, ms} (at: epoch ms when it started), or {at, error} when a
- * setup failed; a pair whose connection closed logs in again. Stops after `seconds`, printing
+ * setup failed; users whose connection closed log in again. Stops after `seconds`, printing
  * {done: true, setups, errors}.
  *
- *   node bench/attack/honest.mjs --url ws://127.0.0.1:8080/ws [--pairs 4] [--every 200] [--seconds 60]
- *                                [--timeout-ms 10000]
+ *   node bench/attack/honest.mjs --url ws://127.0.0.1:8080/ws [--users 200] [--pairs 4] [--every 200]
+ *                                [--seconds 60] [--timeout-ms 10000]
  */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { genUserSig } from '../../packages/server/dist/auth/usersig.js';
 import { parseArgs, SDK_APP_ID, SECRET, sleep } from '../lib.mjs';
 
-const o = parseArgs(process.argv.slice(2), { url: '', pairs: 4, every: 200, seconds: 60, timeoutMs: 10_000 });
+const o = parseArgs(process.argv.slice(2), { url: '', users: 200, pairs: 4, every: 200, seconds: 60, timeoutMs: 10_000 });
 if (!o.url) throw new Error('--url is required');
 const until = Date.now() + o.seconds * 1000;
 let setups = 0;
@@ -107,37 +112,46 @@ async function setup(caller, callee) {
   return ms;
 }
 
-async function pairLoop(i) {
-  let a;
-  let b;
-  for (let n = 0; Date.now() < until; n++) {
+const users = Array.from({ length: o.users - (o.users % 2) }, (_, i) => new Conn(`honest${process.pid}_${i}`));
+let nextSetup = 0;
+
+/** The two users of setup k (see the header), logged in again if their connection was lost. */
+async function pairFor(k) {
+  const n = users.length;
+  const round = Math.floor((2 * k) / n);
+  const a = (2 * k) % n;
+  const b = (2 * k + 1 + 2 * round) % n;
+  for (const i of [a, b]) {
+    if (!users[i].open_) {
+      users[i].close();
+      users[i] = new Conn(users[i].userID);
+      await users[i].open();
+    }
+  }
+  return [users[a], users[b]];
+}
+
+async function loop() {
+  while (Date.now() < until) {
     const at = Date.now();
+    let pair = [];
     try {
-      if (!a?.open_ || !b?.open_) {
-        a?.close();
-        b?.close();
-        // Fresh user names after a failure: nothing of the old calls can get in the way.
-        a = new Conn(`honest${process.pid}_${i}a${n}`);
-        b = new Conn(`honest${process.pid}_${i}b${n}`);
-        await Promise.all([a.open(), b.open()]);
-      }
-      const [caller, callee] = n % 2 === 0 ? [a, b] : [b, a];
-      const ms = await setup(caller, callee);
+      pair = await pairFor(nextSetup++);
+      const ms = await setup(pair[0], pair[1]);
       setups++;
       console.log(JSON.stringify({ at, ms }));
     } catch (err) {
       errors++;
       console.log(JSON.stringify({ at, error: err.message }));
-      a?.close();
-      b?.close();
-      a = b = undefined;
+      // Their state is unknown now: a fresh login (which ends whatever call was left) next time.
+      for (const u of pair) u.close();
     }
     await sleep(Math.max(0, at + o.every - Date.now()));
   }
-  a?.close();
-  b?.close();
 }
 
-await Promise.all(Array.from({ length: o.pairs }, (_, i) => sleep((i * o.every) / o.pairs).then(() => pairLoop(i))));
+for (let i = 0; i < users.length; i += 50) await Promise.all(users.slice(i, i + 50).map((u) => u.open()));
+await Promise.all(Array.from({ length: o.pairs }, (_, i) => sleep((i * o.every) / o.pairs).then(loop)));
+for (const u of users) u.close();
 console.log(JSON.stringify({ done: true, setups, errors }));
 process.exit(0);
