@@ -9,13 +9,14 @@ import { MemoryGroupStore, memoryGroupAdmin } from './groups/group-store.js';
 import { GROUPS_FILE, SqliteGroupStore } from './groups/sqlite-group-store.js';
 import { registerAdminRoutes } from './http/admin-routes.js';
 import { registerPublicRoutes } from './http/public-routes.js';
+import { clientAddressResolver } from './http/client-address.js';
 import { createHttpApp } from './http/http-app.js';
 import { createIceServerProvider } from './ice/ice-servers.js';
 import { createLogger } from './log.js';
 import { registerMetricsRoute, ServerMetrics } from './metrics/metrics.js';
 import { openRecords, registerRecordRoutes } from './records/index.js';
 import { CloseCode } from './transport/message-router.js';
-import { WsGateway } from './transport/ws-gateway.js';
+import { WsGateway, type GatewayOptions } from './transport/ws-gateway.js';
 import { Ingress } from './transport/ingress.js';
 
 /** How long shutdown waits for clients to complete the WebSocket close handshake before cutting them off. */
@@ -65,6 +66,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       metrics,
     });
   const auth = new Authenticator(o.sdkAppId, o.secretKey);
+  const gatewayOptions: GatewayOptions = {
+    clientAddress: clientAddressResolver(o.trustProxy),
+    maxSendBufferBytes: o.maxSendBufferBytes,
+    loginTimeoutMs: o.loginTimeoutMs,
+    maxConnectionsPerAddress: o.maxConnectionsPerAddress,
+    maxConnections: o.maxConnections,
+    heartbeatMs: o.heartbeatMs,
+  };
   let cluster: ClusterNode | undefined;
   let gateway: WsGateway;
   if (clustered) {
@@ -78,12 +87,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       onCore: (c) => (core = c),
       sessionById: (id) => gateway.session(id),
     });
-    gateway = new WsGateway(new Ingress(auth, cluster.link, log, iceServers), log);
+    gateway = new WsGateway(new Ingress(auth, cluster.link, log, iceServers), log, gatewayOptions);
   } else {
     core = buildCore();
-    gateway = new WsGateway(new Ingress(auth, core.router, log, iceServers), log);
+    gateway = new WsGateway(new Ingress(auth, core.router, log, iceServers), log, gatewayOptions);
   }
-  if (metrics) gateway.onRefused = (code) => metrics.refused(code);
+  if (metrics) {
+    gateway.onRefused = (code) => metrics.refused(code);
+    gateway.onPolicyClose = (reason) => metrics.policyClose(reason);
+    gateway.onUpgradeRefused = (reason) => metrics.upgradeRefused(reason);
+  }
   const users = () => core?.registry.size ?? 0;
   const calls = () => core?.engine.size ?? 0;
   const stats = () => ({ connections: gateway.connectionCount, users: users(), calls: calls() });
