@@ -114,7 +114,8 @@ function start(ws, i) {
 /** Sends junk frames whenever the socket has drained below 1 MiB. */
 function pumpJunk(ws) {
   const pump = () => {
-    while (ws.readyState === WebSocket.OPEN && ws.bufferedAmount < 1 << 20) {
+    // At most 64 frames a turn: a socket the server destroyed buffers nothing, so bufferedAmount alone would never stop us.
+    for (let n = 0; n < 64 && ws.readyState === WebSocket.OPEN && !ws._socket?.destroyed && ws.bufferedAmount < 1 << 20; n++) {
       ws.send(junk);
       stats.sent.frames++;
       stats.sent.bytes += frameBytes;
