@@ -164,6 +164,8 @@ export async function startServerProcess(kind, { nodeArgs = [], env = {}, dataDi
       OPENCALL_DEV_USERSIG: '0',
       OPENCALL_LOG_LEVEL: 'warn',
       OPENCALL_DATA_DIR: dataDir,
+      // Load and benchmarks open thousands of sockets from 127.0.0.1: no per-address cap (issue 11).
+      OPENCALL_MAX_CONNECTIONS_PER_IP: '0',
       ...env,
     };
   } else if (kind === 'bare') {
