@@ -93,6 +93,38 @@ function rawSocket(url: string, from = '127.0.0.1'): Promise<{ ws: WebSocket; fr
   });
 }
 
+/** Fills the hoarder's history, then a slow reader (attacker process) spams `history` until the server cuts it. */
+async function slowReaderIsCut(s: ServerProcess, mode: string): Promise<void> {
+  // History worth reading: 40 calls of the hoarder to 15 people each (tens of KB per page of 100).
+  const setup = await rawSocket(s.url);
+  expect(await setup.request({ t: 'login', sdkAppId: SDK_APP_ID, userID: 'hoarder', userSig: sig('hoarder') })).toMatchObject({ ok: true });
+  for (let i = 0; i < 40; i++) {
+    const inv = await setup.request({ t: 'invite', invitees: Array.from({ length: 15 }, (_, k) => `person${k}`), callType: 2, timeout: 30 });
+    expect(inv, JSON.stringify(inv)).toMatchObject({ ok: true });
+    expect(await setup.request({ t: 'hangup', inviteID: inv.data.inviteID })).toMatchObject({ ok: true });
+  }
+  const page = await setup.request({ t: 'history', limit: 100 });
+  const pageBytes = JSON.stringify(page).length;
+  expect(pageBytes).toBeGreaterThan(20_000);
+  setup.ws.close();
+  const rssBefore = rssKiB(s.child.pid!);
+
+  const attacker = startAttacker({ url: s.url, attack: 'slow-reader', userID: 'hoarder', userSig: sig('hoarder'), sdkAppId: SDK_APP_ID, localAddresses: ['127.0.0.2'], durationMs: 30_000 });
+  await eventually(() => s.logs.some((l) => l.event === 'session.slow_consumer'), 'slow consumer cut', 30_000);
+  const cut = s.logs.find((l) => l.event === 'session.slow_consumer')!;
+  const rssAfter = rssKiB(s.child.pid!);
+  const summary = await attacker.stop();
+  console.log(`slow reader (${mode}): history page ${pageBytes} B; cut holding ${cut.bytes} B (limit ${cut.limit}); RSS ${rssBefore} → ${rssAfter} KiB; attacker ${JSON.stringify(summary)}`);
+  expect(cut).toMatchObject({ userID: 'hoarder', limit: 4 * MiB });
+  expect(cut.bytes).toBeGreaterThan(4 * MiB);
+  expect(cut.bytes).toBeLessThan(16 * MiB);
+  expect(rssAfter - rssBefore).toBeLessThan(150 * 1024);
+  // (The attacker, not reading, may not even have noticed: its summary can still count the socket open.)
+  expect(await metric(s, 'opencall_sockets_closed_total', 'reason="slow_consumer"')).toBe(1);
+  // The server still serves.
+  await honest('dave', s);
+}
+
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
 describe('abuse: transport', () => {
@@ -135,34 +167,26 @@ describe('abuse: transport', () => {
 
   it('a logged-in client that stops reading while asking for history is cut before the server holds 16 MiB for it', { timeout: 60_000 }, async () => {
     server = await ServerProcess.start({ OPENCALL_DATA_DIR: '', OPENCALL_MESH_MAX: '16' });
-    // History worth reading: 40 calls of the hoarder to 15 people each (tens of KB per page of 100).
-    const setup = await rawSocket(server.url);
-    expect(await setup.request({ t: 'login', sdkAppId: SDK_APP_ID, userID: 'hoarder', userSig: sig('hoarder') })).toMatchObject({ ok: true });
-    for (let i = 0; i < 40; i++) {
-      const inv = await setup.request({ t: 'invite', invitees: Array.from({ length: 15 }, (_, k) => `person${k}`), callType: 2, timeout: 30 });
-      expect(inv, JSON.stringify(inv)).toMatchObject({ ok: true });
-      expect(await setup.request({ t: 'hangup', inviteID: inv.data.inviteID })).toMatchObject({ ok: true });
-    }
-    const page = await setup.request({ t: 'history', limit: 100 });
-    const pageBytes = JSON.stringify(page).length;
-    expect(pageBytes).toBeGreaterThan(20_000);
-    setup.ws.close();
-    const rssBefore = rssKiB(server.child.pid!);
+    await slowReaderIsCut(server, 'single node');
+  });
 
-    const attacker = startAttacker({ url: server.url, attack: 'slow-reader', userID: 'hoarder', userSig: sig('hoarder'), sdkAppId: SDK_APP_ID, localAddresses: ['127.0.0.2'], durationMs: 30_000 });
-    await eventually(() => server!.logs.some((l) => l.event === 'session.slow_consumer'), 'slow consumer cut', 30_000);
-    const cut = server.logs.find((l) => l.event === 'session.slow_consumer')!;
-    const rssAfter = rssKiB(server.child.pid!);
-    const summary = await attacker.stop();
-    console.log(`slow reader: history page ${pageBytes} B; cut holding ${cut.bytes} B (limit ${cut.limit}); RSS ${rssBefore} → ${rssAfter} KiB; attacker ${JSON.stringify(summary)}`);
-    expect(cut).toMatchObject({ userID: 'hoarder', limit: 4 * MiB });
-    expect(cut.bytes).toBeGreaterThan(4 * MiB);
-    expect(cut.bytes).toBeLessThan(16 * MiB);
-    expect(rssAfter - rssBefore).toBeLessThan(150 * 1024);
-    // (The attacker, not reading, may not even have noticed: its summary can still count the socket open.)
-    expect(await metric(server, 'opencall_sockets_closed_total', 'reason="slow_consumer"')).toBe(1);
-    // The server still serves.
-    await honest('dave', server);
+  it('behind a trusted proxy the per-address cap counts the client named in X-Forwarded-For', async () => {
+    server = await ServerProcess.start({ OPENCALL_DATA_DIR: '', OPENCALL_TRUST_PROXY: 'loopback', OPENCALL_MAX_CONNECTIONS_PER_IP: '2' });
+    const open = (xff: string) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(server!.url.replace('http', 'ws') + '/ws', { headers: { 'x-forwarded-for': xff } });
+        rawSockets.push(ws);
+        ws.on('open', () => resolve(101));
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode!));
+        ws.on('error', () => undefined);
+      });
+    expect(await open('203.0.113.7')).toBe(101);
+    expect(await open('203.0.113.7')).toBe(101);
+    expect(await open('203.0.113.7')).toBe(429);
+    // Another client behind the same proxy (the same peer address) is not affected; the mapped form is the same address.
+    expect(await open('203.0.113.8')).toBe(101);
+    expect(await open('::ffff:203.0.113.8')).toBe(101);
+    expect(await open('::ffff:203.0.113.8')).toBe(429);
   });
 
   it('connection caps refuse at the upgrade: 429 past the per-address cap, 503 past the total; other addresses still connect', async () => {
@@ -216,6 +240,11 @@ describe('abuse: transport, cluster mode', () => {
   });
   afterAll(async () => {
     await redis?.stop();
+  });
+
+  it('a slow reader on a cluster node is cut too (frames from the call core come back through Redis)', { timeout: 60_000 }, async () => {
+    server = await ServerProcess.start({ OPENCALL_DATA_DIR: '', OPENCALL_MESH_MAX: '16', OPENCALL_REDIS_URL: redis.url, OPENCALL_REDIS_PREFIX: 'slow:' });
+    await slowReaderIsCut(server, 'cluster node');
   });
 
   it('nothing from an unauthenticated socket reaches Redis: junk, pings, failed logins, idle sockets', { timeout: 60_000 }, async () => {
