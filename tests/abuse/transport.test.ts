@@ -3,6 +3,8 @@
  * a hostile fleet in another process (tests/abuse/attacker.mjs via tests/support/attacker.ts,
  * from 127.0.0.2 and up), and honest SDK clients from 127.0.0.1 that must still get their calls
  * set up. Nothing here asserts a timing; figures are printed for the benchmark notes.
+ * Checked against the server as it was before these limits (commit 1099d6b): the first six
+ * tests (junk, idle, slow reader, caps, pong-only, Redis) all fail there.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
