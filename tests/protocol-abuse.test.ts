@@ -547,6 +547,19 @@ describe('messages out of order', () => {
     expect(server.stats()).toMatchObject({ users: 0, calls: 0 });
   });
 
+  it('a socket that does not log in within the deadline is closed (4004), also after a logout; logging in in time keeps it', async () => {
+    server = await startTestServer({ loginTimeoutMs: 400 });
+    const idle = await Raw.open(server);
+    await idle.ping();
+    expect(await idle.waitClose()).toEqual({ code: 4004, reason: 'no login in time' });
+    const user = await Raw.open(server);
+    await user.login('dave');
+    await sleep(800);
+    await user.ping();
+    expect(await user.request({ t: 'logout' })).toMatchObject({ ok: true });
+    expect(await user.waitClose()).toEqual({ code: 4004, reason: 'no login in time' });
+  });
+
   it('before login: a frame over 4 KiB closes the socket (1009), 3 failed logins close it (4005), a login after failures still works', async () => {
     server = await startTestServer();
     const big = await Raw.open(server);

@@ -54,19 +54,35 @@ export class Session implements Conn {
   /** Until {@link markSignedIn}: `onTimeout` after `ms`, and frames over `maxFrameBytes` are cut by ws itself (1009). */
   startLoginDeadline(ms: number, maxFrameBytes: number, onTimeout: () => void): void {
     this.signedInMaxPayload = setMaxPayload(this.socket, maxFrameBytes);
-    this.loginTimer = setTimeout(onTimeout, ms);
-    this.loginTimer.unref();
+    this.loginDeadline = { ms, onTimeout };
+    this.armLoginTimer();
   }
 
   /** A UserSig was verified on this socket: the pre-login limits end. */
   markSignedIn(userID: string): void {
     this.signedInAs = userID;
+    clearTimeout(this.loginTimer);
+    this.loginTimer = undefined;
     if (!this.everSignedIn) {
       this.everSignedIn = true;
-      clearTimeout(this.loginTimer);
-      this.loginTimer = undefined;
       if (this.signedInMaxPayload !== undefined) setMaxPayload(this.socket, this.signedInMaxPayload);
     }
+  }
+
+  /** Logged out, socket kept: it must log in again within the same deadline (or it holds a slot for nothing). */
+  markSignedOut(): void {
+    if (this.signedInAs === null) return; // not logged in: a logout does not extend the deadline
+    this.signedInAs = null;
+    if (!this.closed) this.armLoginTimer();
+  }
+
+  private loginDeadline: { ms: number; onTimeout: () => void } | undefined;
+
+  private armLoginTimer(): void {
+    if (!this.loginDeadline) return;
+    clearTimeout(this.loginTimer);
+    this.loginTimer = setTimeout(this.loginDeadline.onTimeout, this.loginDeadline.ms);
+    this.loginTimer.unref();
   }
 
   /**

@@ -47,7 +47,7 @@ export class Ingress {
         return this.core.handle(session, { ...msg, expiresAt });
       }
       case 'logout':
-        session.signedInAs = null;
+        session.markSignedOut();
         session.clearSigExpiry();
         this.stopIceRefresh(session);
         return this.core.handle(session, msg);
