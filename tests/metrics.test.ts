@@ -107,13 +107,18 @@ describe('GET /metrics', () => {
     await bob.waitFor(EVENT.NO_RESP);
     await carol.waitFor(EVENT.CALLING_TIMEOUT);
 
-    // 7. Refused frames, counted by code: not JSON, and a request before login.
+    // 7. Refused frames, counted by code: not JSON, and a request before login. Before login each
+    // also closes its socket (4003), counted by reason.
     const raw = await rawSocket(server);
-    expect(await raw.send('{nope')).toMatchObject({ t: 'error', code: 40001 });
-    expect(await raw.send(JSON.stringify({ t: 'hangup', rid: 1, inviteID: 'x' }))).toMatchObject({ t: 'res', rid: 1, ok: false, code: 40105 });
     text = await scrape(server);
     expect(sample(text, 'opencall_connections')).toBe(5);
-    raw.close();
+    expect(await raw.send('{nope')).toMatchObject({ t: 'error', code: 40001 });
+    const raw2 = await rawSocket(server);
+    expect(await raw2.send(JSON.stringify({ t: 'hangup', rid: 1, inviteID: 'x' }))).toMatchObject({ t: 'res', rid: 1, ok: false, code: 40105 });
+    await eventually(async () => sample(await scrape(server!), 'opencall_connections') === 4, 'both closed by the server');
+    text = await scrape(server);
+    expect(sample(text, 'opencall_sockets_closed_total', { reason: 'login_required' })).toBe(2);
+    expect(sample(text, 'opencall_sockets_closed_total', { reason: 'slow_consumer' })).toBe(0);
 
     expect(sample(text, 'opencall_invitations_total', { outcome: 'accepted' })).toBe(1);
     expect(sample(text, 'opencall_invitations_total', { outcome: 'busy' })).toBe(1);

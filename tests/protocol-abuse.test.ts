@@ -55,6 +55,14 @@ class Raw {
     });
   }
 
+  /** A connection that logged in (as `userID`) and out again: held to the router's rules (NOT_LOGGED_IN), not the pre-login ones. */
+  static async loggedOut(server: RunningServer, userID: string): Promise<Raw> {
+    const c = await Raw.open(server);
+    await c.login(userID);
+    expect(await c.request({ t: 'logout' }), `logout ${userID}`).toMatchObject({ ok: true });
+    return c;
+  }
+
   /** One connection per user, each logged in as that user. */
   static async loggedIn<const T extends readonly string[]>(server: RunningServer, ...userIDs: T): Promise<{ [K in keyof T]: Raw }> {
     const conns = await Promise.all(userIDs.map(async (userID) => {
@@ -238,9 +246,10 @@ async function expectCallUntouchedThenHangup(alice: TestClient, bob: TestClient)
 // ---------------------------------------------------------------------------------------------
 
 describe('malformed frames get an error code and the connection stays usable', () => {
+  // (Logged in: before login any refused frame closes the socket, see "before login" below.)
   it('text that is not JSON, and binary frames → MALFORMED_FRAME', async () => {
     server = await startTestServer();
-    const raw = await Raw.open(server);
+    const [raw] = await Raw.loggedIn(server, 'mallory');
     for (const text of ['hello', '', ' ', '{', '{"t":"ping","rid":1', "{'t':'ping','rid':1}", '{"t":"ping","rid":1,}', 'undefined', 'NaN', '\u0000', '{"t":"ping"}garbage']) {
       await expectRefusedText(raw, text, ErrorCode.MALFORMED_FRAME);
     }
@@ -254,7 +263,7 @@ describe('malformed frames get an error code and the connection stays usable', (
 
   it('JSON that is not an object (array, number, null, string, boolean) → INVALID_MESSAGE', async () => {
     server = await startTestServer();
-    const raw = await Raw.open(server);
+    const [raw] = await Raw.loggedIn(server, 'mallory');
     for (const text of ['[]', '[{"t":"ping","rid":3}]', '42', '-1', '1e999', 'null', '"ping"', 'true', 'false']) {
       await expectRefusedText(raw, text, ErrorCode.INVALID_MESSAGE);
     }
@@ -262,7 +271,7 @@ describe('malformed frames get an error code and the connection stays usable', (
 
   it('unknown or missing `t` → UNKNOWN_MESSAGE (rid echoed when present)', async () => {
     server = await startTestServer();
-    const raw = await Raw.open(server);
+    const [raw] = await Raw.loggedIn(server, 'mallory');
     await expectRefused(raw, { t: 'pong', rid: 1 }, ErrorCode.UNKNOWN_MESSAGE);
     await expectRefused(raw, { t: 'PING', rid: 2 }, ErrorCode.UNKNOWN_MESSAGE);
     await expectRefused(raw, { t: 'ping ', rid: 3 }, ErrorCode.UNKNOWN_MESSAGE);
@@ -282,7 +291,7 @@ describe('malformed frames get an error code and the connection stays usable', (
 
   it('wrong field types, missing fields and extra fields → INVALID_MESSAGE (res with the rid when numeric, else an error frame)', async () => {
     server = await startTestServer();
-    const fresh = await Raw.open(server);
+    const fresh = await Raw.loggedOut(server, 'mallory2');
     const loggedIn = await Raw.open(server);
     await loggedIn.login('mallory');
     const cases: unknown[] = [
@@ -352,7 +361,7 @@ describe('malformed frames get an error code and the connection stays usable', (
 
   it('a frame over 64 KiB (fragmented or not) → FRAME_TOO_LARGE, the connection stays open; exactly 64 KiB is still parsed', async () => {
     server = await startTestServer();
-    const raw = await Raw.open(server);
+    const [raw] = await Raw.loggedIn(server, 'mallory');
     const sized = (bytes: number, rid: number) => {
       const base = JSON.stringify({ t: 'ping', rid, pad: '' });
       const text = JSON.stringify({ t: 'ping', rid, pad: 'x'.repeat(bytes - base.length) });
@@ -413,7 +422,7 @@ describe('malformed frames get an error code and the connection stays usable', (
 
   it('deeply nested JSON is refused without hurting the server', async () => {
     server = await startTestServer();
-    const raw = await Raw.open(server);
+    const [raw] = await Raw.loggedIn(server, 'mallory');
     const depth = 30_000; // 60 000 bytes of brackets: under the 64 KiB limit
     await expectRefusedText(raw, nest('[', ']', depth), ErrorCode.INVALID_MESSAGE);
     await expectRefusedText(raw, '{"t":"ping","rid":1,"x":' + nest('[', ']', depth) + '}', ErrorCode.INVALID_MESSAGE, 1);
@@ -423,7 +432,6 @@ describe('malformed frames get an error code and the connection stays usable', (
     await expectRefusedText(raw, '{"t":"media","rid":4,"inviteID":"x","audio":' + nest('{"a":', '}', 9000, 'true') + ',"video":true}', ErrorCode.INVALID_MESSAGE, 4);
     // Deeper than the limit allows: refused for its size before any parsing.
     await expectRefusedText(raw, nest('[', ']', 100_000), ErrorCode.FRAME_TOO_LARGE);
-    await raw.login('mallory');
     await expectRefusedText(raw, '{"t":"hangup","rid":5,"inviteID":' + nest('[', ']', depth) + '}', ErrorCode.INVALID_MESSAGE, 5);
   });
 
@@ -432,7 +440,7 @@ describe('malformed frames get an error code and the connection stays usable', (
   // as a server bug, instead of UNKNOWN_MESSAGE.
   it('a deeply nested `t` is an unknown message type (UNKNOWN_MESSAGE), not an internal error', async () => {
     server = await startTestServer();
-    const raw = await Raw.open(server);
+    const [raw] = await Raw.loggedIn(server, 'mallory');
     await expectRefusedText(raw, '{"t":' + nest('[', ']', 30_000) + ',"rid":1}', ErrorCode.UNKNOWN_MESSAGE, 1);
     await expectRefusedText(raw, '{"t":' + nest('{"a":', '}', 10_000, '1') + ',"rid":2}', ErrorCode.UNKNOWN_MESSAGE, 2);
   });
@@ -442,9 +450,10 @@ describe('malformed frames get an error code and the connection stays usable', (
     const raw = await Raw.open(server);
     const ids = (n: number) => Array.from({ length: n }, (_, i) => `u${i}`);
     const invite = (rid: number, invitees: unknown) => ({ t: 'invite', rid, invitees, callType: 2, timeout: 30 });
-    // Schema limits hold before login too.
-    await expectRefused(raw, invite(1, ids(257)), ErrorCode.INVALID_MESSAGE);
-    await expectRefused(raw, invite(2, []), ErrorCode.INVALID_MESSAGE);
+    // Schema limits hold when logged out too.
+    const loggedOut = await Raw.loggedOut(server, 'mallory2');
+    await expectRefused(loggedOut, invite(1, ids(257)), ErrorCode.INVALID_MESSAGE);
+    await expectRefused(loggedOut, invite(2, []), ErrorCode.INVALID_MESSAGE);
     await raw.login('mallory');
     await expectRefused(raw, invite(3, ids(5)), ErrorCode.INVALID_MESSAGE); // over this server's maxInvitees (4)
     await expectRefused(raw, invite(4, ids(256)), ErrorCode.INVALID_MESSAGE);
@@ -462,7 +471,8 @@ describe('malformed frames get an error code and the connection stays usable', (
   it('bad userIDs (spaces, unicode, 65 chars, empty, control characters) are refused everywhere', async () => {
     server = await startTestServer();
     const bad = ['has space', 'ünïcödé', '中文', '😀', 'a'.repeat(65), '', 'bob\n', 'bob\u0000', '../bob', 'bob@x', 'a.b'];
-    const fresh = await Raw.open(server);
+    // Logged out (a fresh socket would be closed after 3 failed logins, see "before login" below).
+    const fresh = await Raw.loggedOut(server, 'mallory2');
     for (const [i, userID] of bad.entries()) {
       // In a login the userID is checked against the UserSig's rules: USERID_INVALID ...
       const res = await fresh.request({ t: 'login', sdkAppId: SDK_APP_ID, userID, userSig: sig('mallory') });
@@ -503,11 +513,12 @@ describe('malformed frames get an error code and the connection stays usable', (
 // ---------------------------------------------------------------------------------------------
 
 describe('messages out of order', () => {
-  it('before login everything but login and ping → NOT_LOGGED_IN', async () => {
+  // Issue 11: before its first login a socket may send `login` and `ping` only; anything else is
+  // answered (NOT_LOGGED_IN, or the frame's error) and the socket is closed with 4003.
+  it('before login everything but login and ping → NOT_LOGGED_IN, then the socket is closed (4003); logged out → NOT_LOGGED_IN only', async () => {
     server = await startTestServer();
-    const raw = await Raw.open(server);
     const inviteID = '00000000-0000-4000-8000-000000000000';
-    for (const msg of [
+    const requests = [
       { t: 'invite', invitees: ['bob'], callType: 2, timeout: 30 },
       { t: 'accept', inviteID },
       { t: 'reject', inviteID },
@@ -515,14 +526,64 @@ describe('messages out of order', () => {
       { t: 'relay', inviteID, to: 'bob', payload: { kind: 'ready' } },
       { t: 'media', inviteID, audio: true, video: true },
       { t: 'logout' },
-    ]) {
-      await expectRequestRefused(raw, msg, ErrorCode.NOT_LOGGED_IN);
+      { t: 'history' },
+    ];
+    for (const msg of requests) {
+      const raw = await Raw.open(server);
+      await raw.ping(); // a ping is fine before login
+      expect(await raw.request(msg), JSON.stringify(msg)).toMatchObject({ t: 'res', ok: false, code: ErrorCode.NOT_LOGGED_IN });
+      expect(await raw.waitClose(), JSON.stringify(msg)).toEqual({ code: 4003, reason: 'log in first' });
     }
-    // Without a rid the refusal comes as an error frame.
-    for (const msg of [{ t: 'relay', inviteID, to: 'bob', payload: { kind: 'ready' } }, { t: 'media', inviteID, audio: true, video: true }]) {
-      await expectRefused(raw, msg, ErrorCode.NOT_LOGGED_IN);
+    // Without a rid the refusal comes as an error frame; malformed frames and unknown types close it too.
+    for (const text of [JSON.stringify({ t: 'relay', inviteID, to: 'bob', payload: { kind: 'ready' } }), '{nope', '{"t":"pong","rid":1}', '[]']) {
+      const raw = await Raw.open(server);
+      raw.sendText(text);
+      expect(await raw.waitClose(), text).toEqual({ code: 4003, reason: 'log in first' });
+      expect(raw.frames.filter((f) => f.t === 'res' || f.t === 'error'), text).toHaveLength(1);
     }
+    // A socket that logged in and out again gets the router's answer and stays open.
+    const out = await Raw.loggedOut(server, 'carol');
+    for (const msg of requests.slice(0, 7)) await expectRequestRefused(out, msg, ErrorCode.NOT_LOGGED_IN);
     expect(server.stats()).toMatchObject({ users: 0, calls: 0 });
+  });
+
+  it('a socket that does not log in within the deadline is closed (4004), also after a logout; logging in in time keeps it', async () => {
+    server = await startTestServer({ loginTimeoutMs: 400 });
+    const idle = await Raw.open(server);
+    await idle.ping();
+    expect(await idle.waitClose()).toEqual({ code: 4004, reason: 'no login in time' });
+    const user = await Raw.open(server);
+    await user.login('dave');
+    await sleep(800);
+    await user.ping();
+    expect(await user.request({ t: 'logout' })).toMatchObject({ ok: true });
+    expect(await user.waitClose()).toEqual({ code: 4004, reason: 'no login in time' });
+  });
+
+  it('before login: a frame over 4 KiB closes the socket (1009), 3 failed logins close it (4005), a login after failures still works', async () => {
+    server = await startTestServer();
+    const big = await Raw.open(server);
+    big.sendText(JSON.stringify({ t: 'ping', rid: 1, pad: 'x'.repeat(4200) }));
+    expect((await big.waitClose()).code).toBe(1009);
+    expect(big.frames).toEqual([]);
+    // 4 KiB is plenty for a login (a UserSig is a few hundred bytes), and the limit ends with it.
+    const user = await Raw.open(server);
+    await user.login('dave');
+    await expectRefusedText(user, JSON.stringify({ t: 'ping', rid: 2, pad: 'x'.repeat(10_000) }), ErrorCode.INVALID_MESSAGE, 2);
+
+    const guesser = await Raw.open(server);
+    const bad = { t: 'login', sdkAppId: SDK_APP_ID, userID: 'alice', userSig: sig('mallory') };
+    await expectRequestRefused(guesser, bad, ErrorCode.USERID_INVALID);
+    await expectRequestRefused(guesser, bad, ErrorCode.USERID_INVALID);
+    expect(await guesser.request(bad)).toMatchObject({ ok: false, code: ErrorCode.USERID_INVALID });
+    expect(await guesser.waitClose()).toEqual({ code: 4005, reason: 'too many failed logins' });
+
+    const retry = await Raw.open(server);
+    await expectRequestRefused(retry, bad, ErrorCode.USERID_INVALID);
+    await expectRequestRefused(retry, bad, ErrorCode.USERID_INVALID);
+    await retry.login('erin');
+    await retry.ping();
+    expect(retry.isOpen).toBe(true);
   });
 
   it('SDP/ICE or mute changes a party sends just after its call ended are dropped quietly; others still get an error', async () => {
@@ -688,13 +749,19 @@ describe('an outsider cannot touch a call', () => {
     const mid = Math.floor(forged.length / 2);
     forged[mid] = forged[mid] === 'A' ? 'B' : 'A';
     await expectRequestRefused(impostor, { t: 'login', sdkAppId: SDK_APP_ID, userID: 'alice', userSig: forged.join('') }, ErrorCode.USERSIG_INVALID);
-    await expectRequestRefused(impostor, { t: 'login', sdkAppId: SDK_APP_ID + 1, userID: 'alice', userSig: sig('alice') }, ErrorCode.SDKAPPID_MISMATCH);
+    // The third failed login on one socket is answered, then the socket is closed (4005).
+    expect(await impostor.request({ t: 'login', sdkAppId: SDK_APP_ID + 1, userID: 'alice', userSig: sig('alice') })).toMatchObject({ ok: false, code: ErrorCode.SDKAPPID_MISMATCH });
+    expect((await impostor.waitClose()).code).toBe(4005);
     await expectRequestRefused(mallory, { t: 'login', sdkAppId: SDK_APP_ID, userID: 'alice', userSig: sig('mallory') }, ErrorCode.ALREADY_LOGGED_IN);
-    // And an impostor's failed login leaves it logged out.
-    await expectRequestRefused(impostor, { t: 'hangup', inviteID }, ErrorCode.NOT_LOGGED_IN);
+    // And an impostor's failed login leaves it logged out (and, before any login, closed).
+    const impostor2 = await Raw.open(server);
+    await expectRequestRefused(impostor2, { t: 'login', sdkAppId: SDK_APP_ID, userID: 'alice', userSig: sig('mallory') }, ErrorCode.USERID_INVALID);
+    expect(await impostor2.request({ t: 'hangup', inviteID })).toMatchObject({ ok: false, code: ErrorCode.NOT_LOGGED_IN });
+    expect((await impostor2.waitClose()).code).toBe(4003);
 
     // Nothing reached mallory, and nothing changed on the server.
     expect(mallory.frames.filter((f) => f.t !== 'res' && f.t !== 'error')).toEqual([]);
+    await eventually(() => server!.stats().connections === 3, 'impostors gone');
     expect(server.stats()).toMatchObject({ users: 3, calls: 1 });
     await expectCallUntouchedThenHangup(alice, bob);
     await eventually(() => server!.stats().calls === 0, 'call gone on the server');
@@ -706,13 +773,14 @@ describe('an outsider cannot touch a call', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('flood', () => {
-  it('2 000 frames at once: the excess is RATE_LIMITED, others are served promptly, the flooder recovers after a pause', async () => {
+  // 1 200, not more: past 1 000 refusals in 10 s the socket is closed as a flooder (next test).
+  it('1 200 frames at once: the excess is RATE_LIMITED, others are served promptly, the flooder recovers after a pause', async () => {
     server = await startTestServer();
     const other = await Raw.open(server);
     await other.login('other');
     const flooder = await Raw.open(server);
     await flooder.login('flooder');
-    const N = 2000;
+    const N = 1200;
     const from = flooder.frames.length;
     for (let rid = 1; rid <= N; rid++) flooder.send({ t: 'ping', rid });
 
@@ -747,6 +815,17 @@ describe('flood', () => {
     for (let i = 0; i < 50; i++) expect((await flooder.request({ t: 'ping' })).ok).toBe(true);
     await other.ping();
     expect(other.frames.some((f) => f.code === ErrorCode.RATE_LIMITED)).toBe(false);
+  });
+
+  it('a socket that keeps on after 1 000 refusals is closed (4007); refused frames are not parsed but still answered by rid', async () => {
+    server = await startTestServer();
+    const [other, flooder] = await Raw.loggedIn(server, 'other', 'flooder');
+    for (let rid = 1; rid <= 3000; rid++) flooder.send({ t: 'ping', rid });
+    expect(await flooder.waitClose(10_000)).toEqual({ code: 4007, reason: 'too many messages after being rate limited' });
+    const limited = flooder.frames.filter((f) => f.code === ErrorCode.RATE_LIMITED);
+    expect(limited.length).toBe(1000);
+    expect(limited.every((f) => f.t === 'res' && typeof f.rid === 'number')).toBe(true);
+    await other.ping();
   });
 });
 
@@ -816,8 +895,9 @@ describe('seeded fuzz', () => {
     server = await startTestServer();
     const { alice, bob, inviteID } = await startCall(server);
     const m = new Mutator(prng(FUZZ_SEED));
-    // Half the fuzzers are logged in (as themselves), half are not; none is ever a party of alice and bob's call.
-    const fuzzers = await Promise.all(Array.from({ length: FUZZ_SOCKETS }, () => Raw.open(server!)));
+    // Half the fuzzers are logged in (as themselves), half logged in and out again (before a first login
+    // any refused frame closes the socket: tested above); none is ever a party of alice and bob's call.
+    const fuzzers = await Promise.all(Array.from({ length: FUZZ_SOCKETS }, (_, i) => (i % 2 === 0 ? Raw.open(server!) : Raw.loggedOut(server!, `fz${i}`))));
     for (const [i, f] of fuzzers.entries()) if (i % 2 === 0) await f.login(`fz${i}`);
 
     const plans = fuzzers.map((f, i) => {

@@ -211,9 +211,13 @@ describe('wire fuzzing', () => {
       const partyCalls = new Set(calls.map((x) => x.inviteID));
       const partyFramesBefore = Object.fromEntries(Object.entries(c).map(([u, s]) => [u, s.frames.length]));
 
-      // Fuzzers: even ones logged in as themselves, odd ones never able to log in.
+      // Fuzzers: even ones logged in as themselves, odd ones logged in and out again and never able to log in
+      // again (before a first login any refused frame closes a socket: tests/protocol-abuse.test.ts).
       const fuzzers = await Promise.all(Array.from({ length: SOCKETS }, (_, i) => open(`fz${i}`)));
-      for (const [i, f] of fuzzers.entries()) if (i % 2 === 0) await login(f, `fz${i}`);
+      for (const [i, f] of fuzzers.entries()) {
+        await login(f, `fz${i}`);
+        if (i % 2 === 1) expect(await request(f, { t: 'logout' }), `logout fz${i}`).toMatchObject({ ok: true });
+      }
 
       // Relays between the parties keep flowing during the fuzz: every one must arrive.
       const pairs: [string, string, string][] = [

@@ -86,6 +86,8 @@ export interface MSocket {
   user: string;
   open: boolean;
   loggedIn: boolean;
+  /** Logged in at some point: before that, a refused request also closes the socket (4003, issue 11). */
+  everLoggedIn: boolean;
 }
 
 export interface ModelState {
@@ -220,7 +222,7 @@ export class Model {
 
   addSocket(id: number, u: string): void {
     this.s.nextSock = Math.max(this.s.nextSock, id + 1);
-    this.s.sockets[id] = { id, user: u, open: true, loggedIn: false };
+    this.s.sockets[id] = { id, user: u, open: true, loggedIn: false, everLoggedIn: false };
     this.s.users[u]!.sock = id;
   }
 
@@ -234,6 +236,8 @@ export class Model {
     this.out = { frames: {}, closes: {} };
     if (op.k === 'advance') this.advance(op.ms);
     else if (op.k === 'drop') this.drop(op);
+    // A socket the server closed answers nothing (a request raced with the refusal that closed it).
+    else if (this.s.sockets[op.sock]?.open === false) return this.out;
     else {
       try {
         const data = this.request(op, res);
@@ -241,6 +245,8 @@ export class Model {
       } catch (err) {
         if (!(err instanceof Refused)) throw err;
         this.emit(op.sock, { t: 'res', rid: op.rid, ok: false, code: err.code });
+        // Before its first login a socket may only log in (or ping): the refusal is followed by a close.
+        if (op.k !== 'login' && !this.s.sockets[op.sock]!.everLoggedIn) this.closeSocket(op.sock, 4003);
       }
     }
     return this.out;
@@ -326,6 +332,7 @@ export class Model {
         p.presence = 'online';
         p.conn = sock.id;
         sock.loggedIn = true;
+        sock.everLoggedIn = true;
         this.emit(sock.id, { t: 'res', rid: op.rid, ok: true, data: { userID: u, resumed: true } });
         for (const f of p.backlog) if (f.seq > op.resume.lastSeq) this.emit(sock.id, f);
         p.delivered = p.seq;
@@ -345,6 +352,7 @@ export class Model {
     p.backlog = [];
     p.token = res?.ok === true && typeof res.data?.resumeToken === 'string' ? res.data.resumeToken : null;
     sock.loggedIn = true;
+    sock.everLoggedIn = true;
     if (had) this.userGone(u, 'kicked');
     this.emit(sock.id, { t: 'res', rid: op.rid, ok: true, data: { userID: u, resumed: false } });
     // userOnline: an invitation still ringing for the user rings again.

@@ -545,6 +545,8 @@ export class TRTCCalling {
       if (this.signal !== signal) return;
       if (code === 4001) return this.onSessionLost('kicked');
       if (code === 4002) return this.onSessionLost('sigExpired');
+      // Any other close, including 4006 (we did not read fast enough: the server cut us) and 4007
+      // (rate limited for too long), is a lost connection: reconnect and resume.
       if (this.options.reconnect === false || !this.session) return this.onSessionLost('disconnected');
       void this.reconnect(signal);
     });

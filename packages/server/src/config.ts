@@ -131,6 +131,18 @@ export interface ServerOptions {
   callMaxRelays?: number;
   /** ICE candidates one member may relay in one call. Default 5000. */
   callMaxIce?: number;
+
+  // Bounds on what one socket can make the server hold (issue 11; docs/security.md).
+  /** A socket whose unsent bytes pass this is closed (close code 4006, slow consumer). Default 4 MiB. */
+  maxSendBufferBytes?: number;
+  /** A socket that has not logged in this long after opening is closed (4004). Default 10000 ms. */
+  loginTimeoutMs?: number;
+  /** Most open sockets per client address (0: no cap); beyond, the upgrade gets HTTP 429. Default 1000. */
+  maxConnectionsPerAddress?: number;
+  /** Most open sockets in total (0: no cap); beyond, the upgrade gets HTTP 503. Default 200000. */
+  maxConnections?: number;
+  /** Interval of the heartbeat ping; a socket that did not answer the previous one is dropped. Default 30000 ms. */
+  heartbeatMs?: number;
 }
 
 /** Options after defaults. */
@@ -200,6 +212,11 @@ const envSchema = z.object({
   OPENCALL_CALL_MAX_SWITCHES: z.coerce.number().int().min(0).max(1_000_000).default(LIMITS.maxTypeSwitches),
   OPENCALL_CALL_MAX_RELAYS: z.coerce.number().int().min(10).max(10_000_000).default(LIMITS.maxRelays),
   OPENCALL_CALL_MAX_ICE: z.coerce.number().int().min(10).max(10_000_000).default(LIMITS.maxIce),
+  OPENCALL_MAX_SEND_BUFFER_BYTES: z.coerce.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(4 * 1024 * 1024),
+  OPENCALL_LOGIN_TIMEOUT_MS: z.coerce.number().int().min(100).max(10 * 60_000).default(10_000),
+  OPENCALL_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).default(1000),
+  OPENCALL_MAX_CONNECTIONS: z.coerce.number().int().min(0).default(200_000),
+  OPENCALL_HEARTBEAT_MS: z.coerce.number().int().min(100).max(10 * 60_000).default(30_000),
   OPENCALL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
 });
@@ -312,6 +329,11 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       callMaxTypeSwitches: e.OPENCALL_CALL_MAX_SWITCHES,
       callMaxRelays: e.OPENCALL_CALL_MAX_RELAYS,
       callMaxIce: e.OPENCALL_CALL_MAX_ICE,
+      maxSendBufferBytes: e.OPENCALL_MAX_SEND_BUFFER_BYTES,
+      loginTimeoutMs: e.OPENCALL_LOGIN_TIMEOUT_MS,
+      maxConnectionsPerAddress: e.OPENCALL_MAX_CONNECTIONS_PER_IP,
+      maxConnections: e.OPENCALL_MAX_CONNECTIONS,
+      heartbeatMs: e.OPENCALL_HEARTBEAT_MS,
     },
     warnings,
   };
@@ -385,6 +407,11 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     callMaxTypeSwitches: o.callMaxTypeSwitches ?? LIMITS.maxTypeSwitches,
     callMaxRelays: o.callMaxRelays ?? LIMITS.maxRelays,
     callMaxIce: o.callMaxIce ?? LIMITS.maxIce,
+    maxSendBufferBytes: o.maxSendBufferBytes ?? 4 * 1024 * 1024,
+    loginTimeoutMs: o.loginTimeoutMs ?? 10_000,
+    maxConnectionsPerAddress: o.maxConnectionsPerAddress ?? 1000,
+    maxConnections: o.maxConnections ?? 200_000,
+    heartbeatMs: o.heartbeatMs ?? 30_000,
   };
 }
 

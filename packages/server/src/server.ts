@@ -9,6 +9,7 @@ import { MemoryGroupStore, memoryGroupAdmin } from './groups/group-store.js';
 import { GROUPS_FILE, SqliteGroupStore } from './groups/sqlite-group-store.js';
 import { registerAdminRoutes } from './http/admin-routes.js';
 import { registerPublicRoutes } from './http/public-routes.js';
+import { clientAddressResolver } from './http/client-address.js';
 import { createHttpApp } from './http/http-app.js';
 import { limitHttpRate } from './http/rate-limit.js';
 import { createIceServerProvider } from './ice/ice-servers.js';
@@ -17,7 +18,7 @@ import { registerMetricsRoute, ServerMetrics } from './metrics/metrics.js';
 import { startMetricsListener } from './metrics/metrics-listener.js';
 import { openRecords, registerRecordRoutes } from './records/index.js';
 import { CloseCode } from './transport/message-router.js';
-import { WsGateway } from './transport/ws-gateway.js';
+import { WsGateway, type GatewayOptions } from './transport/ws-gateway.js';
 import { Ingress } from './transport/ingress.js';
 
 /** How long shutdown waits for clients to complete the WebSocket close handshake before cutting them off. */
@@ -80,6 +81,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // The admin identifier is reserved: nobody logs in as it (docs/configuration.md, OPENCALL_ADMIN_ID).
   const reservedUserIDs = new Set([o.adminUserID]);
   const auth = new Authenticator(o.sdkAppId, o.secretKey, reservedUserIDs);
+  const gatewayOptions: GatewayOptions = {
+    clientAddress: clientAddressResolver(o.trustProxy),
+    maxSendBufferBytes: o.maxSendBufferBytes,
+    loginTimeoutMs: o.loginTimeoutMs,
+    maxConnectionsPerAddress: o.maxConnectionsPerAddress,
+    maxConnections: o.maxConnections,
+    heartbeatMs: o.heartbeatMs,
+  };
   let cluster: ClusterNode | undefined;
   let gateway: WsGateway;
   if (clustered) {
@@ -94,12 +103,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       onCore: (c) => (core = c),
       sessionById: (id) => gateway.session(id),
     });
-    gateway = new WsGateway(new Ingress(auth, cluster.link, log, iceServers), log);
+    gateway = new WsGateway(new Ingress(auth, cluster.link, log, iceServers), log, gatewayOptions);
   } else {
     core = buildCore();
-    gateway = new WsGateway(new Ingress(auth, core.router, log, iceServers), log);
+    gateway = new WsGateway(new Ingress(auth, core.router, log, iceServers), log, gatewayOptions);
   }
-  if (metrics) gateway.onRefused = (code) => metrics.refused(code);
+  if (metrics) {
+    gateway.onRefused = (code) => metrics.refused(code);
+    gateway.onPolicyClose = (reason) => metrics.policyClose(reason);
+    gateway.onUpgradeRefused = (reason) => metrics.upgradeRefused(reason);
+  }
   const users = () => core?.registry.size ?? 0;
   const calls = () => core?.engine.size ?? 0;
   const stats = () => ({ connections: gateway.connectionCount, users: users(), calls: calls() });

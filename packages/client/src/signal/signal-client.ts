@@ -162,7 +162,9 @@ export class SignalClient extends EventEmitter<SignalEvents> {
     this.ws.onmessage = this.ws.onclose = null;
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
-      p.reject(new CallingError(ErrorCode.CONNECTION_FAILED, 'connection to the server closed'));
+      // The server's application codes say why (docs/protocol.md, "Close codes"), e.g. 4004 "no login in time".
+      const why = code >= 4000 && code < 5000 ? ` (${code} ${reason})` : '';
+      p.reject(new CallingError(ErrorCode.CONNECTION_FAILED, `connection to the server closed${why}`));
     }
     this.pending.clear();
     this.emit('close', { code, reason });

@@ -5,6 +5,10 @@ import type { Call, Member } from '../calls/call.js';
 import type { CallEngine } from '../calls/call-engine.js';
 import type { Delivery, DeviceTarget } from '../sessions/session-registry.js';
 import { bearerMatches } from '../http/bearer-token.js';
+import type { PolicyClose, UpgradeRefusal } from '../transport/ws-gateway.js';
+
+const POLICY_CLOSES: readonly PolicyClose[] = ['login_required', 'login_timeout', 'login_failed', 'frame_too_large', 'flooding', 'slow_consumer', 'no_pong'];
+const UPGRADE_REFUSALS: readonly UpgradeRefusal[] = ['per_address', 'total'];
 
 /** Live numbers read at scrape time (nothing is counted per message for them). */
 export interface MetricsSources {
@@ -49,6 +53,8 @@ export class ServerMetrics {
     created: 0,
     invitations: new Map<string, number>(INVITATION_OUTCOMES.map((o) => [o, 0])),
     ended: new Map<string, number>(END_REASONS.map((r) => [r, 0])),
+    policyClosed: new Map<string, number>(POLICY_CLOSES.map((r) => [r, 0])),
+    upgradesRefused: new Map<string, number>(UPGRADE_REFUSALS.map((r) => [r, 0])),
   };
   private readonly setup: Histogram;
   private readonly ringing: Histogram;
@@ -116,6 +122,26 @@ export class ServerMetrics {
         for (const [reason, n] of counts.ended) this.inc({ reason }, n);
       },
     });
+    new Counter({
+      name: 'opencall_sockets_closed_total',
+      help: 'Sockets the server closed for breaking a limit, by reason: login_required (sent something else before login), login_timeout, login_failed (too many bad UserSigs), frame_too_large (before login), flooding (kept on after being rate limited), slow_consumer (unsent bytes over OPENCALL_MAX_SEND_BUFFER_BYTES), no_pong (did not answer the heartbeat ping).',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of counts.policyClosed) this.inc({ reason }, n);
+      },
+    });
+    new Counter({
+      name: 'opencall_upgrades_refused_total',
+      help: 'WebSocket upgrades refused by a connection cap: per_address (OPENCALL_MAX_CONNECTIONS_PER_IP, HTTP 429) or total (OPENCALL_MAX_CONNECTIONS, HTTP 503).',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of counts.upgradesRefused) this.inc({ reason }, n);
+      },
+    });
     this.setup = new Histogram({
       name: 'opencall_call_setup_seconds',
       help: "Server time from taking an invitation to handing the invitee its INVITED frame (per online invitee).",
@@ -174,6 +200,16 @@ export class ServerMetrics {
   /** A frame was refused with this error code (the gateway's hook). */
   refused(code: number): void {
     this.errors.inc({ code: String(code), name: CODE_NAMES.get(code) ?? 'UNKNOWN' });
+  }
+
+  /** The gateway closed a socket for breaking a limit. */
+  policyClose(reason: PolicyClose): void {
+    this.count(this.counts.policyClosed, reason);
+  }
+
+  /** The gateway refused an upgrade at a connection cap. */
+  upgradeRefused(reason: UpgradeRefusal): void {
+    this.count(this.counts.upgradesRefused, reason);
   }
 
   /** The exposition text and its content type. */

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import type { ServerFrame } from '@opencall/protocol';
 import { ErrorCode } from '@opencall/protocol';
 import { ProtocolError } from '../errors.js';
+import { CloseCode } from '../transport/message-router.js';
 import type { Conn } from './conn.js';
 
 /** Most refusals a connection holds back waiting for the call core (cluster); beyond, they go out at once. */
@@ -10,6 +11,14 @@ const MAX_HELD = 512;
 /** Token bucket: enough for ICE candidate bursts, too little for a flood to starve other users. */
 const RATE_CAPACITY = 400;
 const RATE_PER_SECOND = 200;
+
+/** What the gateway bounds per socket, shared by all its sessions. */
+export interface SessionLimits {
+  /** Unsent bytes (ws `bufferedAmount`: ws's queue plus the TCP socket's writable buffer) beyond which the socket is cut. */
+  maxSendBufferBytes: number;
+  /** Called once when a socket passes it (after the session is closed): log and count. */
+  onSlowConsumer(session: Session, bufferedBytes: number): void;
+}
 
 /**
  * One WebSocket connection. Before login it has no userID; after login, the identity is
@@ -25,11 +34,56 @@ export class Session implements Conn {
   private tokens = RATE_CAPACITY;
   private lastRefill = performance.now();
   private expiryTimer: NodeJS.Timeout | undefined;
+  /** Whether a UserSig was ever verified on this socket (only then has anything of it gone to the call core). */
+  everSignedIn = false;
+  /** Logins refused on this socket (bad UserSig): a few, then it is closed. */
+  failedLogins = 0;
+  /** Rate-limit refusals in the current window, and when that window started (flood detection). */
+  refusals = 0;
+  refusalWindowStart = 0;
+  private loginTimer: NodeJS.Timeout | undefined;
+  /** The frame size ws allowed before the login deadline lowered it. */
+  private signedInMaxPayload: number | undefined;
 
   constructor(
     readonly id: number,
     private readonly socket: WebSocket,
+    private readonly limits: SessionLimits,
   ) {}
+
+  /** Until {@link markSignedIn}: `onTimeout` after `ms`, and frames over `maxFrameBytes` are cut by ws itself (1009). */
+  startLoginDeadline(ms: number, maxFrameBytes: number, onTimeout: () => void): void {
+    this.signedInMaxPayload = setMaxPayload(this.socket, maxFrameBytes);
+    this.loginDeadline = { ms, onTimeout };
+    this.armLoginTimer();
+  }
+
+  /** A UserSig was verified on this socket: the pre-login limits end. */
+  markSignedIn(userID: string): void {
+    this.signedInAs = userID;
+    clearTimeout(this.loginTimer);
+    this.loginTimer = undefined;
+    if (!this.everSignedIn) {
+      this.everSignedIn = true;
+      if (this.signedInMaxPayload !== undefined) setMaxPayload(this.socket, this.signedInMaxPayload);
+    }
+  }
+
+  /** Logged out, socket kept: it must log in again within the same deadline (or it holds a slot for nothing). */
+  markSignedOut(): void {
+    if (this.signedInAs === null) return; // not logged in: a logout does not extend the deadline
+    this.signedInAs = null;
+    if (!this.closed) this.armLoginTimer();
+  }
+
+  private loginDeadline: { ms: number; onTimeout: () => void } | undefined;
+
+  private armLoginTimer(): void {
+    if (!this.loginDeadline) return;
+    clearTimeout(this.loginTimer);
+    this.loginTimer = setTimeout(this.loginDeadline.onTimeout, this.loginDeadline.ms);
+    this.loginTimer.unref();
+  }
 
   /**
    * In a cluster, messages this node forwarded to the call core (elsewhere) and how many of
@@ -75,6 +129,24 @@ export class Session implements Conn {
     if (this.closed || this.socket.readyState !== 1) return;
     if (!this.corked) corkForThisPass(this);
     this.socket.send(json);
+    // Every frame out passes here (answers, events, history pages, resume replays, frames from
+    // the core in a cluster): a peer that stops reading cannot make the server hold more.
+    const buffered = this.socket.bufferedAmount;
+    if (buffered > this.limits.maxSendBufferBytes) this.cutSlowConsumer(buffered);
+  }
+
+  /**
+   * The peer does not read what we send. The close frame is queued behind the bytes it does not
+   * read, so the socket is destroyed at once after starting the close (freeing what it holds).
+   */
+  private cutSlowConsumer(buffered: number): void {
+    this.held = [];
+    this.closed = true;
+    this.clearSigExpiry();
+    clearTimeout(this.loginTimer);
+    this.socket.close(CloseCode.SLOW_CONSUMER, 'slow consumer: too many unsent bytes');
+    this.socket.terminate();
+    this.limits.onSlowConsumer(this, buffered);
   }
 
   /** Corked by {@link corkForThisPass} until the end of the current event-loop pass. */
@@ -139,8 +211,29 @@ export class Session implements Conn {
     for (const h of this.held.splice(0)) this.writeJson(h.json);
     this.closed = true;
     this.clearSigExpiry();
+    clearTimeout(this.loginTimer);
     this.socket.close(code, reason);
   }
+
+  /** Closes by policy (limits): starts the close handshake, and cuts the socket if it is not done within `graceMs`. */
+  closeNow(code: number, reason: string, graceMs = 1000): void {
+    this.close(code, reason);
+    const socket = this.socket;
+    setTimeout(() => socket.terminate(), graceMs).unref();
+  }
+}
+
+/**
+ * Sets the largest frame ws reads on this socket before closing it with 1009 (ws keeps it in
+ * `_receiver._maxPayload`); returns the previous value (undefined if ws ever stops keeping it there:
+ * the gateway's own size check still holds then).
+ */
+function setMaxPayload(ws: WebSocket, bytes: number): number | undefined {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
+  if (!receiver || typeof receiver._maxPayload !== 'number') return undefined;
+  const previous = receiver._maxPayload;
+  receiver._maxPayload = bytes;
+  return previous;
 }
 
 /** The TCP socket under a ws WebSocket (ws keeps it in `_socket`; undefined if that ever changes). */

@@ -35,7 +35,7 @@ export class Ingress {
       case 'login': {
         if (session.signedInAs !== null) throw new ProtocolError(ErrorCode.ALREADY_LOGGED_IN, `already logged in as ${session.signedInAs}`);
         const expiresAt = this.auth.authenticate(msg.sdkAppId, msg.userID, msg.userSig);
-        session.signedInAs = msg.userID;
+        session.markSignedIn(msg.userID);
         session.armSigExpiry(expiresAt, () => {
           this.log.info({ event: 'session.sig_expired', userID: msg.userID, session: session.id }, 'UserSig expired');
           this.stopIceRefresh(session);
@@ -47,7 +47,7 @@ export class Ingress {
         return this.core.handle(session, { ...msg, expiresAt });
       }
       case 'logout':
-        session.signedInAs = null;
+        session.markSignedOut();
         session.clearSigExpiry();
         this.stopIceRefresh(session);
         return this.core.handle(session, msg);
@@ -61,7 +61,8 @@ export class Ingress {
     session.closed = true;
     session.clearSigExpiry();
     this.stopIceRefresh(session);
-    this.core.disconnected(session);
+    // A socket that never logged in never sent anything to the call core (nor to Redis).
+    if (session.everSignedIn) this.core.disconnected(session);
   }
 
   /**

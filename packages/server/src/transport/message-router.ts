@@ -7,8 +7,24 @@ import type { Conn } from '../sessions/conn.js';
 import type { SfuBridge } from '../sfu/sfu-bridge.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 
-/** Close codes the client recognises (4000-4999 are the application's range). */
-export const CloseCode = { KICKED: 4001, SIG_EXPIRED: 4002, SHUTDOWN: 1001 } as const;
+/** Close codes the client recognises (4000-4999 are the application's range; docs/protocol.md). */
+export const CloseCode = {
+  KICKED: 4001,
+  SIG_EXPIRED: 4002,
+  /** Before login the socket sent something other than `login` or `ping` (or a malformed frame). */
+  LOGIN_REQUIRED: 4003,
+  /** No successful login within OPENCALL_LOGIN_TIMEOUT_MS of opening. */
+  LOGIN_TIMEOUT: 4004,
+  /** Too many logins refused on this socket (bad UserSigs). */
+  LOGIN_FAILED: 4005,
+  /** The peer did not read: its unsent bytes passed OPENCALL_MAX_SEND_BUFFER_BYTES (the socket is cut, the frame rarely arrives). */
+  SLOW_CONSUMER: 4006,
+  /** The socket kept sending after being rate limited. */
+  FLOODING: 4007,
+  /** A frame larger than the socket may send (before login: 4 KiB); ws's own code, "message too big". */
+  TOO_BIG: 1009,
+  SHUTDOWN: 1001,
+} as const;
 
 /**
  * A message as the call core receives it: validated, and for login with the UserSig already
