@@ -22,6 +22,7 @@
  * them as section e of docs/benchmarks.md. Does not build: run `npm run build` first.
  */
 import { spawn } from 'node:child_process';
+import WebSocket from 'ws';
 import { writeFileSync } from 'node:fs';
 import { fmt, machine, parseArgs, procStat, root, sleep, startServerProcess, summarize } from './lib.mjs';
 
@@ -35,10 +36,38 @@ const addresses = (from, n) => Array.from({ length: n }, (_, i) => `127.0.0.${fr
 const ATTACKS = {
   junk: (s) => ({ attack: 'junk', url: s.wsUrl, sockets: 300, frameBytes: 60_000, localAddresses: addresses(2, 10) }),
   idle: (s) => ({ attack: 'idle', url: s.wsUrl, sockets: 300, localAddresses: addresses(12, 10) }),
-  'slow-reader': (s) => ({ attack: 'slow-reader', url: s.wsUrl, sockets: 10, localAddresses: addresses(22, 1), ...attackerUser(s, 'slow') }),
+  'slow-reader': (s) => ({ attack: 'slow-reader', url: s.wsUrl, sockets: 10, localAddresses: addresses(22, 1), sdkAppId: s.sdkAppId, users: Array.from({ length: 10 }, (_, i) => ({ userID: `slow${i}`, userSig: s.sig(`slow${i}`) })) }),
   'connect-flood': (s) => ({ attack: 'connect-flood', url: s.wsUrl, sockets: 5000, localAddresses: addresses(23, 1) }),
-  'invite-spam': (s) => ({ attack: 'invite-spam', url: s.wsUrl, sockets: 1, localAddresses: addresses(24, 1), victim: 'victim', ...attackerUser(s, 'spammer') }),
+  'invite-spam': (s) => ({ attack: 'invite-spam', url: s.wsUrl, sockets: 1, localAddresses: addresses(24, 1), victim: 'victim', victimSig: s.sig('victim'), ...attackerUser(s, 'spammer') }),
 };
+
+/**
+ * Gives a slow reader a history worth asking for: 10 calls (the default invitation burst) to 15
+ * people each, all different (within the ring rate), so a page is about 10 KB.
+ */
+async function seedHistory(s, userID) {
+  const ws = new WebSocket(s.wsUrl, { perMessageDeflate: false });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  let rid = 0;
+  const pending = new Map();
+  ws.on('message', (d) => {
+    const f = JSON.parse(d.toString());
+    if (f.t === 'res') pending.get(f.rid)?.(f);
+  });
+  const request = (frame) => new Promise((resolve) => {
+    pending.set(++rid, resolve);
+    ws.send(JSON.stringify({ ...frame, rid }));
+  });
+  await request({ t: 'login', sdkAppId: s.sdkAppId, userID, userSig: s.sig(userID) });
+  for (let c = 0; c < 10; c++) {
+    const r = await request({ t: 'invite', invitees: Array.from({ length: 15 }, (_, k) => `${userID}_callee${c * 15 + k}`), callType: 2, timeout: 30 });
+    if (r.ok) await request({ t: 'hangup', inviteID: r.data.inviteID });
+  }
+  ws.close();
+}
 
 /** Credentials for attackers that log in (their UserSigs are real: an attacker can be a registered user). */
 function attackerUser(s, name) {
@@ -155,12 +184,13 @@ try {
   let t = Date.now();
   await sleep(o.quietSeconds * 1000);
   results.phases.push({ name: 'quiet', ...window(honest, rss, t, Date.now()) });
+  for (let i = 0; i < 10; i++) await seedHistory(s, `slow${i}`);
   for (const name of phases) {
     const spec = ATTACKS[name](s);
     t = Date.now();
     const attacker = await runAttacker(spec, o.phaseSeconds);
     const end = Date.now();
-    results.phases.push({ name, spec: { ...spec, userSig: undefined }, ...window(honest, rss, t, end), attacker, server: serverCloses(server.output, t) });
+    results.phases.push({ name, spec: { ...spec, userSig: undefined, victimSig: undefined, users: spec.users?.map((u) => u.userID) }, ...window(honest, rss, t, end), attacker, server: serverCloses(server.output, t) });
     console.error(`${name}: honest p50 ${fmt.ms(results.phases.at(-1).setups.p50)} p99 ${fmt.ms(results.phases.at(-1).setups.p99)} ms, failed ${results.phases.at(-1).failed}; attacker ${JSON.stringify(attacker)}`);
     await sleep(5000); // the server settles before the next phase
   }

@@ -12,11 +12,15 @@
  *                  'slow-reader'   logs in (userID + userSig [+ sdkAppId]), stops reading its socket and spams `history`
  *                  'connect-flood' opens `sockets` sockets (default 100000) as fast as the server lets it, and keeps them
  *                  'pong-only'     anonymous-or-logged-in sockets that never answer pings, and send unsolicited pongs
+ *                  'invite-spam'   logs in and rings `victim` in an invite + hang-up loop, as fast as the server answers
+ *                                  (the victim, logged in on a socket of its own with `victimSig`, counts how often it rang)
  *   sockets        how many sockets (default 1)
  *   localAddresses source addresses to spread the sockets over, round robin (e.g. ["127.0.0.2","127.0.0.3"])
  *   frameBytes     junk frame size (default 60000)
  *   durationMs     stops by itself after this long (default 10000), closing what is still open
- *   userID, userSig, sdkAppId   for logged-in attacks ('slow-reader', and 'pong-only' when given)
+ *   userID, userSig, sdkAppId   for logged-in attacks ('slow-reader', 'invite-spam', and 'pong-only' when given)
+ *   users          [{userID, userSig}, …]: socket i of a logged-in attack logs in as users[i % length] (instead of userID/userSig)
+ *   victim, victimSig           for 'invite-spam'
  *   concurrency    most upgrades in flight at once (default 200)
  *   quiet          true: no per-socket lines, only the summary
  *
@@ -26,7 +30,8 @@
  *   {ev:'closed', i, code, reason, ms, byServer}  (ms since the socket opened)
  *   {ev:'loggedIn', i} / {ev:'loginFailed', i, code}
  * then a final {ev:'summary', opened, refusedAtUpgrade, refusedStatus:{status:n}, closedByServer:{code:n},
- *   stillOpen, closeMs:{p50,p90,max}, sent:{frames, bytes}}.
+ *   stillOpen, closeMs:{p50,p90,max}, closedWithin15s, sent:{frames, bytes}} (+ invites:{sent, ok, refused:{code:n},
+ *   victimRang} for 'invite-spam').
  */
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
@@ -41,7 +46,7 @@ const concurrency = spec.concurrency ?? 200;
 const quiet = spec.quiet === true;
 let url = String(spec.url ?? '');
 if (url.startsWith('http')) url = url.replace(/^http/, 'ws').replace(/\/$/, '') + '/ws';
-if (!['junk', 'idle', 'slow-reader', 'connect-flood', 'pong-only'].includes(attack)) {
+if (!['junk', 'idle', 'slow-reader', 'connect-flood', 'pong-only', 'invite-spam'].includes(attack)) {
   console.error(`unknown attack ${JSON.stringify(attack)}`);
   process.exit(2);
 }
@@ -106,6 +111,8 @@ function start(ws, i) {
       return slowReader(ws, i);
     case 'pong-only':
       return pongOnly(ws, i);
+    case 'invite-spam':
+      return inviteSpam(ws, i);
     default:
       return; // idle, connect-flood: just hold the socket
   }
@@ -125,9 +132,9 @@ function pumpJunk(ws) {
   pump();
 }
 
-function login(ws, i) {
+function login(ws, i, userID = spec.userID, userSig = spec.userSig) {
   return new Promise((resolve) => {
-    ws.send(JSON.stringify({ t: 'login', rid: 1, sdkAppId: spec.sdkAppId, userID: spec.userID, userSig: spec.userSig }));
+    ws.send(JSON.stringify({ t: 'login', rid: 1, sdkAppId: spec.sdkAppId, userID, userSig }));
     const onMsg = (data) => {
       let f;
       try {
@@ -147,7 +154,8 @@ function login(ws, i) {
 
 /** Logs in, then stops reading (the TCP window closes) and asks for history as fast as it may. */
 async function slowReader(ws, i) {
-  if (!(await login(ws, i))) return;
+  const who = spec.users?.[i % spec.users.length] ?? spec;
+  if (!(await login(ws, i, who.userID, who.userSig))) return;
   ws._socket.pause();
   let rid = 2;
   const spam = () => {
@@ -160,6 +168,48 @@ async function slowReader(ws, i) {
     setTimeout(spam, 110);
   };
   spam();
+}
+
+const invites = { sent: 0, ok: 0, refused: {}, victimRang: 0 };
+
+/**
+ * Logs the victim in on a socket of its own (counting the invitations that reach it), then rings
+ * the victim and hangs up, again and again, each request sent when the previous one is answered.
+ */
+async function inviteSpam(ws, i) {
+  const victim = new WebSocket(url, { ...(addresses[0] && { localAddress: addresses[0] }), perMessageDeflate: false });
+  await new Promise((resolve) => victim.once('open', resolve));
+  victim.on('error', () => undefined);
+  if (!(await login(victim, -1, spec.victim, spec.victimSig))) return;
+  victim.on('message', (data) => {
+    if (JSON.parse(data.toString()).t === 'invited') invites.victimRang++;
+  });
+  live.add(victim);
+  if (!(await login(ws, i))) return;
+  let rid = 2;
+  const pending = new Map();
+  ws.on('message', (data) => {
+    const f = JSON.parse(data.toString());
+    if (f.t === 'res') pending.get(f.rid)?.(f);
+  });
+  const request = (frame) =>
+    new Promise((resolve) => {
+      const r = rid++;
+      pending.set(r, resolve);
+      ws.send(JSON.stringify({ ...frame, rid: r }));
+      stats.sent.frames++;
+    });
+  while (!stopping && ws.readyState === WebSocket.OPEN) {
+    invites.sent++;
+    const res = await request({ t: 'invite', invitees: [spec.victim], callType: 2, timeout: 30 });
+    if (res.ok) {
+      invites.ok++;
+      await request({ t: 'hangup', inviteID: res.data.inviteID });
+    } else {
+      invites.refused[res.code] = (invites.refused[res.code] ?? 0) + 1;
+      await new Promise((r) => setTimeout(r, 5)); // refused: still try again and again, a little slower than the rate limit
+    }
+  }
 }
 
 /** Never answers pings (the automatic pong is switched off) but sends pongs of its own. */
@@ -202,7 +252,9 @@ function stop() {
     closedByServer: stats.closedByServer,
     stillOpen: still,
     closeMs: { p50: q(0.5), p90: q(0.9), max: sorted.length ? sorted[sorted.length - 1] : null },
+    closedWithin15s: sorted.filter((ms) => ms <= 15_000).length,
     sent: stats.sent,
+    ...(attack === 'invite-spam' && { invites }),
     ms: Math.round(performance.now() - started),
   });
   setTimeout(() => process.exit(0), 50).unref();
