@@ -19,7 +19,7 @@ import { RawClient, type Frame } from '../model/raw-client.js';
 import { expectMediaFlowing, sig, SDK_APP_ID, startTestServer, TestClient } from '../support/harness.js';
 import { ensureServerBuilt, ServerProcess } from '../support/server-binary.js';
 
-const RING_RATE = 3; // the default OPENCALL_RING_RATE
+const RING_RATE = 5; // the default OPENCALL_RING_RATE
 const INVITE_BURST = 10; // the default OPENCALL_INVITE_BURST
 const INVITE_RATE = 20; // the default OPENCALL_INVITE_RATE
 const MAX_RING_S = 2;
@@ -124,7 +124,7 @@ describe('invitation abuse against the server process', () => {
     expect(refusals).toHaveLength(200 - rang);
     for (const r of refusals) {
       expect(r).toMatchObject({ ok: false, code: ErrorCode.RATE_LIMITED });
-      expect(r.message).toMatch(/you rang victim1 too often \(at most 3 times a minute\); nobody was rung, try again in \d+ s/);
+      expect(r.message).toMatch(/you rang victim1 too often \(at most 5 times a minute\); nobody was rung, try again in \d+ s/);
     }
 
     // An honest caller still rings the victim; everything mallory's calls sent the victim arrived before it.

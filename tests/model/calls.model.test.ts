@@ -107,7 +107,7 @@ class GlareCommand implements fc.AsyncCommand<object, World> {
 
 /**
  * Redial: u calls the same person and hangs up, `times` times in a row with no time passing, which
- * runs into the ring rate (3 a minute per caller→callee pair) and, over several, the invitation
+ * runs into the ring rate (5 a minute per caller→callee pair) and, over several, the invitation
  * rate (bursts of 10): the model predicts every RATE_LIMITED.
  */
 class RedialCommand implements fc.AsyncCommand<object, World> {
@@ -146,7 +146,7 @@ const command: fc.Arbitrary<fc.AsyncCommand<object, World>> = fc.oneof(
   single(advance, 4),
   { weight: 5, arbitrary: fc.tuple(raceable, raceable, gap).map(([a, b, g]) => new StepCommand([a, b], g)) },
   { weight: 2, arbitrary: fc.tuple(user, offset, timeout, gap).map(([u, o, t, g]) => new GlareCommand(u, o, t, g)) },
-  { weight: 2, arbitrary: fc.tuple(user, offset, fc.integer({ min: 2, max: 6 })).map(([u, o, n]) => new RedialCommand(u, o, n)) },
+  { weight: 2, arbitrary: fc.tuple(user, offset, fc.integer({ min: 2, max: 8 })).map(([u, o, n]) => new RedialCommand(u, o, n)) },
 );
 
 const config = fc.record({ users: fc.integer({ min: 3, max: 5 }), grace: fc.boolean() });

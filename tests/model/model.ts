@@ -18,7 +18,7 @@ const BACKLOG_LIMIT = 256; // SessionRegistry's replay backlog
 export const MAX_RING_MS = 120_000; // OPENCALL_MAX_RING_S: `timeout` 0 and longer ones ring this long
 const INVITE_RATE = 20; // OPENCALL_INVITE_RATE: invite/addInvitees requests per caller per minute ...
 const INVITE_BURST = 10; // ... OPENCALL_INVITE_BURST at once
-const RING_RATE = 3; // OPENCALL_RING_RATE: rings per caller→callee pair per minute (and burst)
+const RING_RATE = 5; // OPENCALL_RING_RATE: rings per caller→callee pair per minute (and burst)
 
 export type MemberState = 'ringing' | 'joined' | 'left' | 'rejected' | 'busy' | 'no_answer' | 'cancelled';
 export type Exit = 'ended' | 'hangup' | 'logout' | 'disconnected' | 'kicked';

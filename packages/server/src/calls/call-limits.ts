@@ -26,7 +26,7 @@ export interface CallLimits {
 export const DEFAULT_CALL_LIMITS: CallLimits = {
   inviteRatePerMinute: 20,
   inviteBurst: 10,
-  ringRatePerMinute: 3,
+  ringRatePerMinute: 5,
   maxRingMs: 120_000,
   maxTypeSwitches: 50,
   maxRelays: 1000,

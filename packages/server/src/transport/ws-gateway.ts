@@ -243,9 +243,12 @@ export class WsGateway {
 
 const aliveOf = new WeakMap<WebSocket, { value: boolean }>();
 
+/** The error code in a refused upgrade's body, as the HTTP routes answer the same statuses. */
+const UPGRADE_REFUSAL_CODE: Record<number, number> = { 429: ErrorCode.RATE_LIMITED, 503: ErrorCode.CONNECTION_FAILED };
+
 /** Answers a refused upgrade with an HTTP status and a `{code, message}` body, before any WebSocket exists. */
 function refuseUpgrade(socket: Duplex, status: number, text: string, message?: string): void {
-  const body = message === undefined ? '' : JSON.stringify({ code: status, message });
+  const body = message === undefined ? '' : JSON.stringify({ code: UPGRADE_REFUSAL_CODE[status] ?? status, message });
   socket.end(
     `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n` +
       (body ? `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` : '') +
