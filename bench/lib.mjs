@@ -168,7 +168,7 @@ export async function startServerProcess(kind, { nodeArgs = [], env = {}, dataDi
       // purpose: the invitation rate limits (issue 11) would refuse that (not for bench/under-attack.mjs).
       ...(!defaultLimits && { OPENCALL_INVITE_RATE: '0', OPENCALL_RING_RATE: '0' }),
       // Load and benchmarks open thousands of sockets from 127.0.0.1: no per-address cap (issue 11).
-      OPENCALL_MAX_CONNECTIONS_PER_IP: '0',
+      ...(!defaultLimits && { OPENCALL_MAX_CONNECTIONS_PER_IP: '0' }),
       ...env,
     };
   } else if (kind === 'bare') {

@@ -66,7 +66,9 @@ async function seedHistory(s, userID) {
     const r = await request({ t: 'invite', invitees: Array.from({ length: 15 }, (_, k) => `${userID}_callee${c * 15 + k}`), callType: 2, timeout: 30 });
     if (r.ok) await request({ t: 'hangup', inviteID: r.data.inviteID });
   }
+  const page = JSON.stringify(await request({ t: 'history', limit: 100 })).length;
   ws.close();
+  return page;
 }
 
 /** Credentials for attackers that log in (their UserSigs are real: an attacker can be a registered user). */
@@ -152,27 +154,41 @@ function window(honest, rss, from, to) {
   };
 }
 
-/** Close codes and reasons the server logged for sockets it cut (warn level and up). */
-function serverCloses(output, from) {
+/** The server's own counts of what it refused, from /metrics: sockets closed by a limit and upgrades refused, by reason. */
+async function serverCounts(httpUrl) {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text();
   const counts = {};
-  let slowConsumerMaxBytes = 0;
+  for (const m of text.matchAll(/^opencall_(sockets_closed|upgrades_refused)_total\{reason="([a-z_]+)"\} (\d+)/gm)) counts[`${m[1]}:${m[2]}`] = Number(m[3]);
+  const rateLimited = /^opencall_errors_total\{code="42901"[^}]*\} (\d+)/m.exec(text);
+  if (rateLimited) counts['errors:RATE_LIMITED'] = Number(rateLimited[1]);
+  return counts;
+}
+
+/** What changed between two serverCounts. */
+const countsSince = (before, after) => Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v > 0));
+
+/** The largest buffered byte count the server reported when it cut a slow consumer since `from` (its warn log line). */
+function slowConsumerBytes(output, from) {
+  let max = 0;
   for (const line of output().split('\n')) {
-    let j;
+    if (!line.includes('session.slow_consumer')) continue;
     try {
-      j = JSON.parse(line);
+      const j = JSON.parse(line);
+      if (j.time >= from) max = Math.max(max, j.bytes ?? 0);
     } catch {
-      continue;
+      /* not JSON */
     }
-    if (j.time < from || !j.event) continue;
-    if (/closed|slow_consumer|refused|limit/.test(j.event)) counts[j.event] = (counts[j.event] ?? 0) + 1;
-    if (j.event === 'session.slow_consumer') slowConsumerMaxBytes = Math.max(slowConsumerMaxBytes, j.bytes ?? j.bufferedBytes ?? 0);
   }
-  return { counts, slowConsumerMaxBytes };
+  return max;
 }
 
 const { genUserSig } = await import(root('packages/server/dist/auth/usersig.js'));
 const { SDK_APP_ID, SECRET } = await import('./lib.mjs');
-const server = await startServerProcess('opencall', { env: { OPENCALL_LOG_LEVEL: 'info' }, defaultLimits: true });
+const server = await startServerProcess('opencall', {
+  // Default limits, but calls of 16 (a mesh of 4 otherwise): the slow readers' seeded history pages are then worth reading (~10 KB).
+  env: { OPENCALL_LOG_LEVEL: 'info', OPENCALL_MESH_MAX: '16' },
+  defaultLimits: true,
+});
 const s = { wsUrl: server.wsUrl, sdkAppId: SDK_APP_ID, sig: (u) => genUserSig(SDK_APP_ID, SECRET, u, 86400) };
 const phases = o.only ? o.only.split(',') : Object.keys(ATTACKS);
 const total = o.quietSeconds + phases.length * (o.phaseSeconds + 5) + o.soak + 30;
@@ -184,17 +200,20 @@ try {
   let t = Date.now();
   await sleep(o.quietSeconds * 1000);
   results.phases.push({ name: 'quiet', ...window(honest, rss, t, Date.now()) });
-  for (let i = 0; i < 10; i++) await seedHistory(s, `slow${i}`);
+  for (let i = 0; i < 10; i++) results.slowReaderPageBytes = await seedHistory(s, `slow${i}`);
   for (const name of phases) {
     const spec = ATTACKS[name](s);
+    const before = await serverCounts(server.url);
     t = Date.now();
     const attacker = await runAttacker(spec, o.phaseSeconds);
     const end = Date.now();
-    results.phases.push({ name, spec: { ...spec, userSig: undefined, victimSig: undefined, users: spec.users?.map((u) => u.userID) }, ...window(honest, rss, t, end), attacker, server: serverCloses(server.output, t) });
+    const server_ = { counts: countsSince(before, await serverCounts(server.url)), slowConsumerMaxBytes: slowConsumerBytes(server.output, t) };
+    results.phases.push({ name, spec: { ...spec, userSig: undefined, victimSig: undefined, users: spec.users?.map((u) => u.userID) }, ...window(honest, rss, t, end), attacker, server: server_ });
     console.error(`${name}: honest p50 ${fmt.ms(results.phases.at(-1).setups.p50)} p99 ${fmt.ms(results.phases.at(-1).setups.p99)} ms, failed ${results.phases.at(-1).failed}; attacker ${JSON.stringify(attacker)}`);
     await sleep(5000); // the server settles before the next phase
   }
   if (o.soak > 0) {
+    const before = await serverCounts(server.url);
     t = Date.now();
     const waves = [];
     // Every attack at once, again and again: each attacker runs for a minute, then starts anew.
@@ -208,7 +227,7 @@ try {
     const w = window(honest, rss, t, Date.now());
     // Flat means: after the first minute (the allocator's and V8's heaps reach their working size), RSS stays within ± 64 MiB.
     const after = rss.samples.filter((x) => x.at >= t + 60_000 && x.at < Date.now()).map((x) => x.rss);
-    results.soak = { ...w, waves: waves.length, rssSeries: rss.samples.filter((x) => x.at >= t).map((x) => [Math.round((x.at - t) / 1000), x.rss]), rssAfterFirstMinute: { min: Math.min(...after), max: Math.max(...after) }, server: serverCloses(server.output, t) };
+    results.soak = { ...w, waves: waves.length, rssSeries: rss.samples.filter((x) => x.at >= t).map((x) => [Math.round((x.at - t) / 1000), x.rss]), rssAfterFirstMinute: { min: Math.min(...after), max: Math.max(...after) }, server: { counts: countsSince(before, await serverCounts(server.url)), slowConsumerMaxBytes: slowConsumerBytes(server.output, t) } };
   }
 } finally {
   honest.stop();

@@ -69,7 +69,9 @@ attack in its own process from other loopback addresses (tests/abuse/attacker.mj
   for (const p of r.phases) {
     const a = p.attacker;
     const codes = a?.closedByServer ? Object.entries(a.closedByServer).map(([c, n]) => `${c}×${n}`).join(', ') : '';
-    const attack = a ? `${fmt.int(a.opened)} / ${fmt.int(a.refusedAtUpgrade ?? 0)} / ${codes || '–'}${Number.isFinite(a.stillOpen) ? `; still open at the end ${a.stillOpen}` : ''}` : '–';
+    const server = p.server?.counts ? Object.entries(p.server.counts).map(([k, n]) => `${k.split(':')[1]} ${fmt.int(n)}`).join(', ') : '';
+    const spam = a?.invites ? `; invitations sent ${fmt.int(a.invites.sent)}, rang the victim ${a.invites.victimRang}` : '';
+    const attack = a ? `${fmt.int(a.opened)} / ${fmt.int(a.refusedAtUpgrade ?? 0)} / ${codes || '–'}${Number.isFinite(a.stillOpen) ? `; still open at the end ${a.stillOpen}` : ''}${spam}${server ? `; server counted: ${server}` : ''}` : '–';
     lines.push(row([p.name, fmt.int(p.setups.n), fmt.ms(p.setups.p50), fmt.ms(p.setups.p99), fmt.ms(p.setups.max), fmt.int(p.failed), `${fmt.mib(p.rssMin)}–${fmt.mib(p.rssMax)}`, attack]));
   }
   const extra = r.phases.filter((p) => p.attacker?.note || p.errors?.length);
