@@ -215,10 +215,18 @@ export class Session implements Conn {
     this.socket.close(code, reason);
   }
 
-  /** Closes by policy (limits): starts the close handshake, and cuts the socket if it is not done within `graceMs`. */
+  /**
+   * Closes by policy (limits): sends the close frame, reads nothing more, and cuts the socket
+   * after `graceMs` (time for the close frame to leave). Not reading matters: a flooder keeps
+   * sending, and ws, once it has refused a frame, reads and discards whatever comes (at loopback
+   * speed, 300 junk streams took a core for that second); paused, TCP flow control stops them.
+   */
   closeNow(code: number, reason: string, graceMs = 1000): void {
     this.close(code, reason);
     const socket = this.socket;
+    const raw = rawSocket(socket);
+    // After ws's own resume of a refused socket (a nextTick in its receiver's error path).
+    if (raw) setImmediate(() => raw.pause());
     setTimeout(() => socket.terminate(), graceMs).unref();
   }
 }
