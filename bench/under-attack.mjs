@@ -185,8 +185,11 @@ function slowConsumerBytes(output, from) {
 const { genUserSig } = await import(root('packages/server/dist/auth/usersig.js'));
 const { SDK_APP_ID, SECRET } = await import('./lib.mjs');
 const server = await startServerProcess('opencall', {
-  // Default limits, but calls of 16 (a mesh of 4 otherwise): the slow readers' seeded history pages are then worth reading (~10 KB).
-  env: { OPENCALL_LOG_LEVEL: 'info', OPENCALL_MESH_MAX: '16' },
+  // Default limits but two: calls of 16 (a mesh of 4 otherwise), so the slow readers' seeded
+  // history pages are worth reading (~25 KB); and no history rate, so that a slow reader gets
+  // every page it asks for and the send-buffer cap alone must stop it (with the default rate it
+  // gets a page a second and would take minutes to fill 4 MiB). Harsher than the defaults.
+  env: { OPENCALL_LOG_LEVEL: 'info', OPENCALL_MESH_MAX: '16', OPENCALL_HISTORY_RATE: '0' },
   defaultLimits: true,
 });
 const s = { wsUrl: server.wsUrl, sdkAppId: SDK_APP_ID, sig: (u) => genUserSig(SDK_APP_ID, SECRET, u, 86400) };

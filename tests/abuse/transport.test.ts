@@ -132,6 +132,12 @@ async function slowReaderIsCut(s: ServerProcess, mode: string): Promise<void> {
  * to fill): the invitation limits, tested in invitations.test.ts, are off for them.
  */
 const NO_INVITE_LIMITS = { OPENCALL_INVITE_RATE: '0', OPENCALL_RING_RATE: '0' };
+/**
+ * The slow-reader tests ask for history pages as fast as the socket's frame rate allows, the
+ * quickest way to make the server queue bytes for one socket: the history rate (tested below),
+ * which would otherwise stop them long before, is off, so the send-buffer cap is what cuts them.
+ */
+const NO_HISTORY_RATE = { OPENCALL_HISTORY_RATE: '0' };
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
@@ -174,8 +180,23 @@ describe('abuse: transport', () => {
   });
 
   it('a logged-in client that stops reading while asking for history is cut before the server holds 16 MiB for it', { timeout: 60_000 }, async () => {
-    server = await ServerProcess.start({ OPENCALL_DATA_DIR: '', OPENCALL_MESH_MAX: '16', ...NO_INVITE_LIMITS });
+    server = await ServerProcess.start({ OPENCALL_DATA_DIR: '', OPENCALL_MESH_MAX: '16', ...NO_INVITE_LIMITS, ...NO_HISTORY_RATE });
     await slowReaderIsCut(server, 'single node');
+  });
+
+  it('history requests are limited per user (10 at once, then 1 a second by default): a slow reader is refused pages, not served them', async () => {
+    server = await ServerProcess.start({ OPENCALL_DATA_DIR: '' });
+    const a = await rawSocket(server.url);
+    expect(await a.request({ t: 'login', sdkAppId: SDK_APP_ID, userID: 'pager', userSig: sig('pager') })).toMatchObject({ ok: true });
+    const answers = await Promise.all(Array.from({ length: 15 }, () => a.request({ t: 'history', limit: 100 })));
+    expect(answers.slice(0, 10).every((r) => r.ok)).toBe(true);
+    for (const r of answers.slice(10)) expect(r).toMatchObject({ ok: false, code: 42901, message: expect.stringMatching(/too many history requests: at most 60 a minute \(bursts of 10\)/) });
+    // Another user is not affected; a second later the first gets one more page.
+    const b = await rawSocket(server.url);
+    expect(await b.request({ t: 'login', sdkAppId: SDK_APP_ID, userID: 'other', userSig: sig('other') })).toMatchObject({ ok: true });
+    expect(await b.request({ t: 'history', limit: 5 })).toMatchObject({ ok: true });
+    await sleep(1100);
+    expect(await a.request({ t: 'history', limit: 5 })).toMatchObject({ ok: true });
   });
 
   it('behind a trusted proxy the per-address cap counts the client named in X-Forwarded-For', async () => {
@@ -251,7 +272,7 @@ describe('abuse: transport, cluster mode', () => {
   });
 
   it('a slow reader on a cluster node is cut too (frames from the call core come back through Redis)', { timeout: 60_000 }, async () => {
-    server = await ServerProcess.start({ OPENCALL_DATA_DIR: '', OPENCALL_MESH_MAX: '16', ...NO_INVITE_LIMITS, OPENCALL_REDIS_URL: redis.url, OPENCALL_REDIS_PREFIX: 'slow:' });
+    server = await ServerProcess.start({ OPENCALL_DATA_DIR: '', OPENCALL_MESH_MAX: '16', ...NO_INVITE_LIMITS, ...NO_HISTORY_RATE, OPENCALL_REDIS_URL: redis.url, OPENCALL_REDIS_PREFIX: 'slow:' });
     await slowReaderIsCut(server, 'cluster node');
   });
 

@@ -9,6 +9,7 @@ import type { Clock } from './clock.js';
 import type { GroupStore } from './groups/group-store.js';
 import type { MultiDevice } from './sessions/session-registry.js';
 import { parseTrustProxy, type TrustProxy } from './http/client-address.js';
+import { HISTORY_PER_MINUTE } from './transport/message-router.js';
 import { DEFAULT_CALL_LIMITS as LIMITS } from './calls/call-limits.js';
 import { checkIceConfig, DEFAULT_TURN_TTL_SECONDS, MAX_TURN_TTL_SECONDS, MIN_TURN_TTL_SECONDS } from './ice/ice-servers.js';
 
@@ -131,6 +132,8 @@ export interface ServerOptions {
   callMaxRelays?: number;
   /** ICE candidates one member may relay in one call. Default 5000. */
   callMaxIce?: number;
+  /** `history` requests one user may make a minute, after a burst of 10 (a page is a database read and up to ~25 KB). Default 60; 0 = no limit. */
+  historyRate?: number;
 
   // Bounds on what one socket can make the server hold (issue 11; docs/security.md).
   /** A socket whose unsent bytes pass this is closed (close code 4006, slow consumer). Default 4 MiB. */
@@ -212,6 +215,7 @@ const envSchema = z.object({
   OPENCALL_CALL_MAX_SWITCHES: z.coerce.number().int().min(0).max(1_000_000).default(LIMITS.maxTypeSwitches),
   OPENCALL_CALL_MAX_RELAYS: z.coerce.number().int().min(10).max(10_000_000).default(LIMITS.maxRelays),
   OPENCALL_CALL_MAX_ICE: z.coerce.number().int().min(10).max(10_000_000).default(LIMITS.maxIce),
+  OPENCALL_HISTORY_RATE: z.coerce.number().int().min(0).max(1_000_000).default(HISTORY_PER_MINUTE),
   OPENCALL_MAX_SEND_BUFFER_BYTES: z.coerce.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(4 * 1024 * 1024),
   OPENCALL_LOGIN_TIMEOUT_MS: z.coerce.number().int().min(100).max(10 * 60_000).default(10_000),
   OPENCALL_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).default(1000),
@@ -329,6 +333,7 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       callMaxTypeSwitches: e.OPENCALL_CALL_MAX_SWITCHES,
       callMaxRelays: e.OPENCALL_CALL_MAX_RELAYS,
       callMaxIce: e.OPENCALL_CALL_MAX_ICE,
+      historyRate: e.OPENCALL_HISTORY_RATE,
       maxSendBufferBytes: e.OPENCALL_MAX_SEND_BUFFER_BYTES,
       loginTimeoutMs: e.OPENCALL_LOGIN_TIMEOUT_MS,
       maxConnectionsPerAddress: e.OPENCALL_MAX_CONNECTIONS_PER_IP,
@@ -407,6 +412,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     callMaxTypeSwitches: o.callMaxTypeSwitches ?? LIMITS.maxTypeSwitches,
     callMaxRelays: o.callMaxRelays ?? LIMITS.maxRelays,
     callMaxIce: o.callMaxIce ?? LIMITS.maxIce,
+    historyRate: o.historyRate ?? HISTORY_PER_MINUTE,
     maxSendBufferBytes: o.maxSendBufferBytes ?? 4 * 1024 * 1024,
     loginTimeoutMs: o.loginTimeoutMs ?? 10_000,
     maxConnectionsPerAddress: o.maxConnectionsPerAddress ?? 1000,

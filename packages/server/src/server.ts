@@ -68,6 +68,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       iceServers,
       recordStore: records.store,
       metrics,
+      historyRatePerMinute: o.historyRate,
       callLimits: {
         inviteRatePerMinute: o.inviteRate,
         inviteBurst: o.inviteBurst,

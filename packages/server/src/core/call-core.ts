@@ -12,6 +12,8 @@ import { SfuRoomManager } from '../sfu/sfu-room-manager.js';
 import { MessageRouter } from '../transport/message-router.js';
 
 export interface CallCoreOptions {
+  /** `history` requests per user a minute (0: no limit). */
+  historyRatePerMinute?: number;
   clock: Clock;
   log: Logger;
   groups: GroupStore;
@@ -79,6 +81,7 @@ export function createCallCore(o: CallCoreOptions): CallCore {
     reconnectGraceMs: o.reconnectGraceMs,
     iceServers: o.iceServers,
     log: o.log,
+    ...(o.historyRatePerMinute !== undefined && { historyRatePerMinute: o.historyRatePerMinute }),
   });
   return {
     registry,

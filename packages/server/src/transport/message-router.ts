@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { ErrorCode, type ClientMessage, type ClientMessageOf, type IceServerConfig, type LoginResult } from '@opencall/protocol';
 import type { CallEngine, GoneReason } from '../calls/call-engine.js';
+import { TokenBuckets } from '../calls/token-buckets.js';
 import { ProtocolError } from '../errors.js';
 import type { Records } from '../records/index.js';
 import type { Conn } from '../sessions/conn.js';
@@ -42,6 +43,8 @@ export interface CoreLink {
 }
 
 export interface RouterDeps {
+  /** `history` requests per user a minute after a burst of {@link HISTORY_BURST}; 0 = no limit. Default {@link HISTORY_PER_MINUTE}. */
+  historyRatePerMinute?: number;
   registry: SessionRegistry;
   engine: CallEngine;
   /** Call records: answers `history`, hears audio/video switches. */
@@ -56,14 +59,28 @@ export interface RouterDeps {
 }
 
 /** Turns one validated client message into session and call-engine operations. */
+/**
+ * `history` requests per user: a page costs a database read and up to ~25 KB of JSON, while the
+ * request is 50 bytes, so the socket's frame rate (200/s) would let one user keep the event loop
+ * busy serializing pages. 10 at once, then one a second: more than any history screen pages.
+ */
+export const HISTORY_BURST = 10;
+/** Default of OPENCALL_HISTORY_RATE. */
+export const HISTORY_PER_MINUTE = 60;
+
 export class MessageRouter implements CoreLink {
+  /** Undefined: no limit (OPENCALL_HISTORY_RATE=0). */
+  private readonly historyRate: TokenBuckets | undefined;
   /**
    * Per connection, `history` answers still being read (SQLite's writer thread, PostgreSQL):
    * a `ping` is answered after them, so it stays a barrier for everything sent before it.
    */
   private readonly historyInFlight = new WeakMap<Conn, Promise<void>>();
 
-  constructor(private readonly d: RouterDeps) {}
+  constructor(private readonly d: RouterDeps) {
+    const perMinute = d.historyRatePerMinute ?? HISTORY_PER_MINUTE;
+    this.historyRate = perMinute > 0 ? new TokenBuckets(perMinute, HISTORY_BURST) : undefined;
+  }
 
   /** Like {@link handle}, but a refusal is answered on the connection instead of thrown. */
   dispatch(session: Conn, msg: CoreMessage): void {
@@ -123,9 +140,16 @@ export class MessageRouter implements CoreLink {
         engine.switchCallType(userID, msg, device);
         this.d.records?.callTypeChanged(msg.inviteID, userID, msg.callType);
         return session.reply(msg.rid);
-      case 'history':
+      case 'history': {
         if (!this.d.records) throw new ProtocolError(ErrorCode.UNKNOWN_MESSAGE, 'call records are off on this server');
+        const rate = this.historyRate;
+        const now = Date.now();
+        if (rate && rate.available(userID, now) < 1) {
+          throw new ProtocolError(ErrorCode.RATE_LIMITED, `too many history requests: at most ${rate.perMinute} a minute (bursts of ${HISTORY_BURST}); try again in ${Math.ceil(rate.waitMs(userID, now) / 1000)} s`);
+        }
+        rate?.take(userID, now);
         return this.historyAnswered(session, this.d.records.answerHistory(session, msg.rid, userID, msg));
+      }
       case 'sfu': {
         const sfu = this.d.sfu;
         if (!sfu) throw new ProtocolError(ErrorCode.INVALID_STATE, 'this server has no SFU');
