@@ -448,7 +448,10 @@ servers see similar conditions.
   const sfu = sfuResults(r);
   if (sfu.main) summary.push(sfuSummaryRow(sfu.main, sfu.cheaper));
   // Section e comes from its own run (bench/under-attack.mjs), like d.
-  const attack = existsSync(root('bench/results/under-attack.json')) ? JSON.parse(readFileSync(root('bench/results/under-attack.json'), 'utf8')) : null;
+  const readJson = (f) => (existsSync(root(f)) ? JSON.parse(readFileSync(root(f), 'utf8')) : null);
+  const attack = readJson('bench/results/under-attack.json');
+  // The soak on every default is a run of its own (bench/under-attack.mjs --defaults).
+  if (attack) attack.soakDefaults = readJson('bench/results/under-attack-soak-defaults.json')?.soak;
   if (attack) summary.push(...attackSummaryRows(attack));
   const later = notes('summary');
   parts.push(`## Summary
@@ -492,6 +495,7 @@ node bench/signaling/profile-top.mjs bench/results/opencall-server.cpuprofile --
 node bench/sfu-capacity.mjs         # d: largest SFU call (root, janus; ≤ 10 min; writes bench/results/sfu-capacity.json)
 node bench/sfu-capacity.mjs --camera 160x120@10 --out bench/results/sfu-capacity-small.json   # d, cheaper clients
 node bench/under-attack.mjs --soak 600   # e: honest call setups during each attack, then a 10-minute mixed soak (writes bench/results/under-attack.json)
+node bench/under-attack.mjs --only none --soak 600 --defaults --out bench/results/under-attack-soak-defaults.json   # e: the soak on every default
 node bench/report.mjs               # re-render this file from bench/results/latest.json (+ sfu-capacity*.json, bench/notes/*.md)
 node bench/report.mjs --out /tmp/benchmarks.md   # the same, written elsewhere
 \`\`\`

@@ -4,7 +4,11 @@
  * own process, abuse a real server process with its default limits.
  *
  *   node bench/under-attack.mjs [--phase-seconds 30] [--quiet-seconds 30] [--soak 0] [--pairs 4] [--every 200]
- *                               [--only junk,idle,...] [--out bench/results/under-attack.json]
+ *                               [--only junk,idle,...|none] [--defaults] [--out bench/results/under-attack.json]
+ *
+ * --defaults runs the server with every default (see below for the two it changes otherwise);
+ * `--only none --soak 600 --defaults --out bench/results/under-attack-soak-defaults.json` is the
+ * soak on the defaults alone.
  *
  * Phases, one after the other, each with the honest users going on (bench/attack/honest.mjs:
  * `pairs` pairs, one setup every `every` ms per pair, from 127.0.0.1):
@@ -26,7 +30,7 @@ import WebSocket from 'ws';
 import { writeFileSync } from 'node:fs';
 import { fmt, machine, parseArgs, procStat, root, sleep, startServerProcess, summarize } from './lib.mjs';
 
-const o = parseArgs(process.argv.slice(2), { phaseSeconds: 30, quietSeconds: 30, soak: 0, pairs: 4, every: 200, only: '', out: 'bench/results/under-attack.json' });
+const o = parseArgs(process.argv.slice(2), { phaseSeconds: 30, quietSeconds: 30, soak: 0, pairs: 4, every: 200, only: '', defaults: false, out: 'bench/results/under-attack.json' });
 const ATTACKER = root('tests/abuse/attacker.mjs');
 const HONEST = root('bench/attack/honest.mjs');
 /** 127.0.0.2 …: the attackers' source addresses (the honest users are on 127.0.0.1). */
@@ -63,7 +67,9 @@ async function seedHistory(s, userID) {
   });
   await request({ t: 'login', sdkAppId: s.sdkAppId, userID, userSig: s.sig(userID) });
   for (let c = 0; c < 10; c++) {
-    const r = await request({ t: 'invite', invitees: Array.from({ length: 15 }, (_, k) => `${userID}_callee${c * 15 + k}`), callType: 2, timeout: 30 });
+    // 15 people a call, or 3 on the defaults (a mesh of 4 without an SFU).
+    const per = o.defaults ? 3 : 15;
+    const r = await request({ t: 'invite', invitees: Array.from({ length: per }, (_, k) => `${userID}_callee${c * per + k}`), callType: 2, timeout: 30 });
     if (r.ok) await request({ t: 'hangup', inviteID: r.data.inviteID });
   }
   const page = JSON.stringify(await request({ t: 'history', limit: 100 })).length;
@@ -189,11 +195,11 @@ const server = await startServerProcess('opencall', {
   // history pages are worth reading (~25 KB); and no history rate, so that a slow reader gets
   // every page it asks for and the send-buffer cap alone must stop it (with the default rate it
   // gets a page a second and would take minutes to fill 4 MiB). Harsher than the defaults.
-  env: { OPENCALL_LOG_LEVEL: 'info', OPENCALL_MESH_MAX: '16', OPENCALL_HISTORY_RATE: '0' },
+  env: { OPENCALL_LOG_LEVEL: 'info', ...(!o.defaults && { OPENCALL_MESH_MAX: '16', OPENCALL_HISTORY_RATE: '0' }) },
   defaultLimits: true,
 });
 const s = { wsUrl: server.wsUrl, sdkAppId: SDK_APP_ID, sig: (u) => genUserSig(SDK_APP_ID, SECRET, u, 86400) };
-const phases = o.only ? o.only.split(',') : Object.keys(ATTACKS);
+const phases = o.only === 'none' ? [] : o.only ? o.only.split(',') : Object.keys(ATTACKS);
 const total = o.quietSeconds + phases.length * (o.phaseSeconds + 5) + o.soak + 30;
 const rss = sampleRss(server.pid);
 const honest = startHonest(server.wsUrl, total);

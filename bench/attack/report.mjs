@@ -50,20 +50,25 @@ function goals(r) {
     const held = slow.server?.slowConsumerMaxBytes;
     out.push(['slow reader: bytes held for it when cut (most of 10)', held ? `**${fmt.mib(held)} MiB** (${fmt.int(held)} B)` : '–', '< 16 MiB', yes(held ? held < 16 * MiB : null)]);
   }
-  if (r.soak) {
-    const { min, max } = r.soak.rssAfterFirstMinute;
-    const peaks = minutePeaks(r.soak);
-    const lo = Math.min(...peaks);
-    const hi = Math.max(...peaks);
-    out.push([
-      `${Math.round(r.soak.seconds / 60)}-minute mixed soak: server RSS, highest of each minute after the first (no growth)`,
+  if (r.soak) out.push(...soakGoals(r.soak, 'the two settings above changed'));
+  if (r.soakDefaults) out.push(...soakGoals(r.soakDefaults, 'every default'));
+  return out;
+}
+
+function soakGoals(soak, config) {
+  const { min, max } = soak.rssAfterFirstMinute;
+  const peaks = minutePeaks(soak);
+  const lo = Math.min(...peaks);
+  const hi = Math.max(...peaks);
+  return [
+    [
+      `${Math.round(soak.seconds / 60)}-minute mixed soak (${config}): server RSS, highest of each minute after the first`,
       `${fmt.mib(lo)}–${fmt.mib(hi)} MiB (**± ${fmt.mib((hi - lo) / 2)} MiB**); within a minute ${fmt.mib(min)}–${fmt.mib(max)} MiB as each wave's sockets come and go`,
       '± 64 MiB',
       yes(hi - lo <= 128 * MiB),
-    ]);
-    out.push(['soak: honest setups completed / failed', `${fmt.int(r.soak.setups.n)} / ${fmt.int(r.soak.failed)}`, 'complete', yes(r.soak.setups.n > 0)]);
-  }
-  return out;
+    ],
+    [`soak (${config}): honest setups completed / failed`, `${fmt.int(soak.setups.n)} / ${fmt.int(soak.failed)}`, 'complete', yes(soak.setups.n > 0 && soak.failed === 0)],
+  ];
 }
 
 /** Rows for the summary table at the top of docs/benchmarks.md. */
@@ -102,14 +107,15 @@ attack in its own process from other loopback addresses (tests/abuse/attacker.mj
     lines.push('');
     for (const p of extra) lines.push(`- ${p.name}: ${[p.attacker?.note, p.errors?.length ? `honest errors: ${p.errors.join('; ')}` : ''].filter(Boolean).join('; ')}`);
   }
-  if (r.soak) {
-    const series = minutePeaks(r.soak).map((b, i) => `${i + 2}: ${fmt.mib(b)}`).join(' · ');
+  for (const [soak, config] of [[r.soak, 'as in the phases above'], [r.soakDefaults, 'every default (`--defaults`, its own run)']]) {
+    if (!soak) continue;
+    const series = minutePeaks(soak).map((b, i) => `${i + 2}: ${fmt.mib(b)}`).join(' · ');
     lines.push(`
-### ${Math.round(r.soak.seconds / 60)}-minute soak, every attack at once
+### ${Math.round(soak.seconds / 60)}-minute soak, every attack at once: ${config}
 
-${fmt.int(r.soak.waves)} attacker runs (each attack restarted every minute). Honest setups: ${fmt.int(r.soak.setups.n)} completed, ${fmt.int(r.soak.failed)} failed,
-p50 ${fmt.ms(r.soak.setups.p50)} ms, p99 ${fmt.ms(r.soak.setups.p99)} ms. Highest server RSS of each minute (MiB): ${series}.
-What the server counted over the soak: ${Object.entries(r.soak.server?.counts ?? {}).map(([k, n]) => `${k.replace(':', ' ')} ${fmt.int(n)}`).join(', ')}.
+${fmt.int(soak.waves)} attacker runs (each attack restarted every minute). Honest setups: ${fmt.int(soak.setups.n)} completed, ${fmt.int(soak.failed)} failed,
+p50 ${fmt.ms(soak.setups.p50)} ms, p99 ${fmt.ms(soak.setups.p99)} ms. Highest server RSS of each minute (MiB): ${series}.
+What the server counted over the soak: ${Object.entries(soak.server?.counts ?? {}).map(([k, n]) => `${k.replace(':', ' ')} ${fmt.int(n)}`).join(', ')}.
 `);
   }
   return lines.join('\n') + '\n';

@@ -154,6 +154,10 @@ export class World {
       logLevel: process.env.OPENCALL_TEST_LOG ?? 'silent',
       clock: this.clock,
       reconnectGraceMs: this.cfg.grace ? 10 * 60_000 : 0,
+      // The login deadline runs on real time, which the model does not follow (its clock is
+      // manual): a logged-out socket must not be closed because a slow machine took 10 s for
+      // the steps after the logout. The deadline itself is tested in protocol-abuse.
+      loginTimeoutMs: 10 * 60_000,
       metrics: this.cfg.metrics ?? true,
     });
   }

@@ -216,15 +216,16 @@ export class Session implements Conn {
   }
 
   /**
-   * Closes by policy (limits): sends the close frame, reads nothing more, and cuts the socket
-   * after `graceMs` (time for the close frame to leave). Not reading matters: a flooder keeps
-   * sending, and ws, once it has refused a frame, reads and discards whatever comes (at loopback
-   * speed, 300 junk streams took a core for that second); paused, TCP flow control stops them.
+   * Closes by policy (limits): sends the close frame and cuts the socket if the close is not done
+   * within `graceMs`. With `stopReading` (a flooder) it reads nothing more meanwhile: ws, once it
+   * has refused a frame, reads and discards whatever comes (at loopback speed, 300 junk streams
+   * took a core for that second), and a flooder's frames would still be parsed; paused, TCP flow
+   * control stops them. Without it the peer's close reply is read and the close ends at once.
    */
-  closeNow(code: number, reason: string, graceMs = 1000): void {
+  closeNow(code: number, reason: string, { graceMs = 1000, stopReading = false }: { graceMs?: number; stopReading?: boolean } = {}): void {
     this.close(code, reason);
     const socket = this.socket;
-    const raw = rawSocket(socket);
+    const raw = stopReading ? rawSocket(socket) : undefined;
     // After ws's own resume of a refused socket (a nextTick in its receiver's error path).
     if (raw) setImmediate(() => raw.pause());
     setTimeout(() => socket.terminate(), graceMs).unref();

@@ -152,7 +152,7 @@ export class WsGateway {
   /** Closes a socket for breaking a limit, and counts it. */
   private policyClose(session: Session, reason: PolicyClose, code: number, text: string): void {
     if (session.closed) return;
-    session.closeNow(code, text);
+    session.closeNow(code, text, { stopReading: reason === 'frame_too_large' || reason === 'flooding' });
     this.log.debug({ event: 'session.policy_close', reason, session: session.id, userID: session.signedInAs }, 'socket closed by a limit');
     this.onPolicyClose?.(reason);
   }
