@@ -479,7 +479,7 @@ Not measured in this run (\`node bench/sfu-capacity.mjs\`, or \`npm run bench --
   parts.push(attack ? renderAttackSection(attack) : `## e. Under attack
 
 Not measured yet (\`node bench/under-attack.mjs\`).
-`);
+`, notesBlock('attack'));
   parts.push(`## Reproduce
 
 \`\`\`sh

@@ -50,7 +50,7 @@ function goals(r) {
     const held = slow.server?.slowConsumerMaxBytes;
     out.push(['slow reader: bytes held for it when cut (most of 10)', held ? `**${fmt.mib(held)} MiB** (${fmt.int(held)} B)` : '–', '< 16 MiB', yes(held ? held < 16 * MiB : null)]);
   }
-  if (r.soak) out.push(...soakGoals(r.soak, 'the two settings above changed'));
+  if (r.soak) out.push(...soakGoals(r.soak, 'calls of 16, no history rate'));
   if (r.soakDefaults) out.push(...soakGoals(r.soakDefaults, 'every default'));
   return out;
 }
