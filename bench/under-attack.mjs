@@ -82,25 +82,31 @@ function attackerUser(s, name) {
   return { sdkAppId: s.sdkAppId, userID: name, userSig: s.sig(name) };
 }
 
+/** Calls `onJson` with every line of `stream` that is JSON (a child process's stdout). */
+function onJsonLines(stream, onJson) {
+  let buf = '';
+  stream.on('data', (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        onJson(JSON.parse(line));
+      } catch {
+        /* not JSON */
+      }
+    }
+  });
+}
+
 /** Runs the attacker process with `spec` for `seconds`; resolves with its summary line. */
 function runAttacker(spec, seconds) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [ATTACKER, JSON.stringify({ quiet: true, ...spec, durationMs: seconds * 1000 })], { stdio: ['ignore', 'pipe', 'inherit'] });
     let last = null;
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const j = JSON.parse(line);
-          if (j.ev === 'summary') last = j;
-        } catch {
-          /* not JSON */
-        }
-      }
+    onJsonLines(child.stdout, (j) => {
+      if (j.ev === 'summary') last = j;
     });
     const kill = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
     child.once('exit', () => {
@@ -114,20 +120,8 @@ function runAttacker(spec, seconds) {
 function startHonest(wsUrl, seconds) {
   const setups = [];
   const child = spawn(process.execPath, [HONEST, '--url', wsUrl, '--pairs', String(o.pairs), '--every', String(o.every), '--seconds', String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let buf = '';
-  child.stdout.on('data', (d) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        const j = JSON.parse(line);
-        if (j.at) setups.push(j);
-      } catch {
-        /* not JSON */
-      }
-    }
+  onJsonLines(child.stdout, (j) => {
+    if (j.at) setups.push(j);
   });
   const done = new Promise((r) => child.once('exit', r));
   return { setups, done, stop: () => child.kill('SIGTERM') };
