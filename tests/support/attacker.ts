@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from './server-binary.js';
+import { onJsonLines } from './json-lines.js';
 
 export const ATTACKER_SCRIPT = join(REPO_ROOT, 'tests/abuse/attacker.mjs');
 
@@ -58,23 +59,11 @@ export function startAttacker(spec: AttackSpec): Attacker {
   running.add(child);
   const events: AttackEvent[] = [];
   let stderr = '';
-  let buf = '';
   let summary: AttackSummary | undefined;
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        const j = JSON.parse(line) as AttackEvent;
-        if (j.ev === 'summary') summary = j as unknown as AttackSummary;
-        else events.push(j);
-      } catch {
-        /* not ours */
-      }
-    }
+  onJsonLines(child.stdout!, (j: AttackEvent) => {
+    if (j.ev === 'summary') summary = j as unknown as AttackSummary;
+    else events.push(j);
   });
   const done = new Promise<AttackSummary>((resolve, reject) => {
     child.once('exit', (code) => {

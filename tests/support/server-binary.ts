@@ -4,6 +4,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADMIN_TOKEN, SDK_APP_ID, SECRET } from './harness.js';
+import { onJsonLines } from './json-lines.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SERVER_BIN = join(REPO_ROOT, 'packages/server/dist/bin.js');
@@ -64,23 +65,11 @@ export class ServerProcess {
     for (const name of unset) delete full[name];
     const child = spawn(process.execPath, [SERVER_BIN], { cwd: REPO_ROOT, env: full, stdio: ['ignore', 'pipe', 'pipe'] });
     const s = new ServerProcess(child);
-    let buf = '';
     child.stderr!.on('data', (d: Buffer) => (s.stderr += d.toString()));
     const listening = new Promise<string>((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          try {
-            const j = JSON.parse(line);
-            s.logs.push(j);
-            if (j.event === 'server.listening') resolve(j.url);
-          } catch {
-            /* not a log line */
-          }
-        }
+      onJsonLines(child.stdout!, (j) => {
+        s.logs.push(j);
+        if (j.event === 'server.listening') resolve(j.url);
       });
       child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${s.stderr}`)));
       setTimeout(() => reject(new Error(`server did not start: ${s.stderr}`)), 20_000);
