@@ -32,6 +32,8 @@ export interface ClusterNode {
   readonly groupAdmin: GroupAdmin;
   /** Whether this node runs the call core right now. */
   readonly leading: boolean;
+  /** Resolves when Redis answers a PING on this node's command connection (readiness). */
+  ping(): Promise<unknown>;
   /** Hands the call core over (if it runs here) and leaves the cluster. */
   close(): Promise<void>;
 }
@@ -143,6 +145,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     get leading() {
       return runner?.running ?? false;
     },
+    ping: () => redis.ping(),
     async close() {
       closed = true;
       clearInterval(timer);
