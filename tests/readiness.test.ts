@@ -90,6 +90,13 @@ describe('/readyz with Redis, PostgreSQL and Janus', () => {
       process.kill(janus.pid!, 'SIGCONT');
     }
     await eventually(async () => (await readyz(server)).status === 200, 'ready again once Janus answers', 20_000, 250);
+
+    // Stopped for good (ports closed): both named, as unavailable or timed out, Redis still fine.
+    await Promise.all([pg.stop(), janus.stop()]);
+    const gone = await readyz(server);
+    expect(gone.status, gone.text).toBe(503);
+    expect(gone.body.checks.redis).toEqual({ ok: true, latencyMs: expect.any(Number) });
+    for (const name of ['postgres', 'janus']) expect(gone.body.checks[name], gone.text).toMatchObject({ ok: false });
   }, 90_000);
 });
 
