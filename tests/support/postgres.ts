@@ -5,7 +5,7 @@
  * unix socket in the temp dir. stop() shuts it down and removes everything.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { freePort } from './ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,10 @@ export interface TestPostgres {
   port: number;
   /** Creates a fresh database and returns its URL. */
   createDatabase(name?: string): Promise<string>;
+  /** SIGSTOP of the server and its backends: connections stay open but nothing answers (a hung database). */
+  pause(): void;
+  /** SIGCONT: answers again, connections intact. */
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -132,8 +136,12 @@ export async function startPostgres(): Promise<TestPostgres> {
       }
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     },
+    // The postmaster first: stopped, it cannot fork a backend that would escape the signal.
+    pause: () => [child.pid!, ...childrenOf(child.pid!)].forEach((p) => process.kill(p, 'SIGSTOP')),
+    resume: () => [...childrenOf(child.pid!), child.pid!].forEach((p) => process.kill(p, 'SIGCONT')),
     async stop() {
       if (stopped) return;
+      if (child.pid) for (const p of [...childrenOf(child.pid), child.pid]) process.kill(p, 'SIGCONT'); // a paused server cannot shut down
       stopped = true;
       child.kill('SIGINT'); // fast shutdown: disconnects clients, no waiting for them
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -143,4 +151,20 @@ export async function startPostgres(): Promise<TestPostgres> {
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** Processes whose parent is `pid` (from /proc: PostgreSQL's backends and workers). */
+function childrenOf(pid: number): number[] {
+  const kids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // Fields after the command name (which may hold spaces): state, ppid, ...
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) kids.push(Number(d));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return kids;
 }

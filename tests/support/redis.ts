@@ -26,11 +26,13 @@ export interface StartRedisOptions {
   password?: string;
   /** TLS only (no plain port): the URL is `rediss://`; clients must trust `caFile`. */
   tls?: { certFile: string; keyFile: string; caFile: string };
+  /** Listen on this port (e.g. to start again in place of a stopped instance). Default: a free one. */
+  port?: number;
 }
 
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'opencall-redis-'));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const { password, tls } = options;
   const listen = tls
     ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'no']

@@ -17,6 +17,8 @@ import { createLogger } from './log.js';
 import { registerMetricsRoute, ServerMetrics } from './metrics/metrics.js';
 import { startMetricsListener } from './metrics/metrics-listener.js';
 import { openRecords, registerRecordRoutes } from './records/index.js';
+import { readinessChecks } from './readiness/probes.js';
+import { Readiness, READY_TIMEOUT_MS, registerReadinessRoute } from './readiness/readiness.js';
 import { CloseCode } from './transport/message-router.js';
 import { WsGateway, type GatewayOptions } from './transport/ws-gateway.js';
 import { Ingress } from './transport/ingress.js';
@@ -121,6 +123,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const rate = { max: o.httpRateLimit, windowMs: o.httpRateWindowMs };
   const app = createHttpApp(health, o.trustProxy);
   await limitHttpRate(app, rate);
+  // /readyz: the dependencies configured (Redis, the records database, Janus) answer; rate limited, unlike /healthz.
+  const readiness = readinessChecks(
+    {
+      ...(cluster && { redis: cluster }),
+      ...((o.databaseUrl !== undefined || o.dataDir !== undefined) && { records: records.store }),
+      ...(o.janusUrl !== undefined && { janus: { url: o.janusUrl, apiSecret: o.janusApiSecret } }),
+    },
+    READY_TIMEOUT_MS,
+  );
+  registerReadinessRoute(app, new Readiness(readiness, log));
   registerAdminRoutes(app, { adminToken: o.adminToken, groups: cluster ? cluster.groupAdmin : memoryGroupAdmin(groups) });
   registerRecordRoutes(app, { auth, sdkAppId: o.sdkAppId, adminToken: o.adminToken, records });
   // /metrics on its own listener (OPENCALL_METRICS_PORT, started below), or on the public one.

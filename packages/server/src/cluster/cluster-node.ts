@@ -8,6 +8,7 @@ import { CoreRunner } from './core-runner.js';
 import { GatewayLink } from './gateway-link.js';
 import { clusterGroupAdmin } from './group-admin.js';
 import { clusterKeys } from './keys.js';
+import { claimLayout } from './layout.js';
 import { withScripts } from './scripts.js';
 
 export interface ClusterNodeOptions {
@@ -32,6 +33,8 @@ export interface ClusterNode {
   readonly groupAdmin: GroupAdmin;
   /** Whether this node runs the call core right now. */
   readonly leading: boolean;
+  /** Resolves when Redis answers a PING on this node's command connection (readiness). */
+  ping(): Promise<unknown>;
   /** Hands the call core over (if it runs here) and leaves the cluster. */
   close(): Promise<void>;
 }
@@ -66,6 +69,13 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     sub.disconnect();
     const why = firstError && firstError !== (err as Error).message ? `${firstError} (${(err as Error).message})` : (err as Error).message;
     throw new Error(`cannot reach Redis at ${redactUrl(o.redisUrl)}: ${why}`);
+  }
+  try {
+    await claimLayout(redis, keys.layout, o.prefix);
+  } catch (err) {
+    redis.disconnect();
+    sub.disconnect();
+    throw err;
   }
   const log = o.log.child({ node: o.nodeId });
   const beatMs = Math.max(100, Math.floor(o.leaseMs / 5));
@@ -143,6 +153,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     get leading() {
       return runner?.running ?? false;
     },
+    ping: () => redis.ping(),
     async close() {
       closed = true;
       clearInterval(timer);

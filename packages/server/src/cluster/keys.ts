@@ -3,6 +3,8 @@
  * so all keys land in one slot and the Lua scripts also run on Redis Cluster.
  */
 export interface ClusterKeys {
+  /** Version of this layout (string, cluster/layout.ts): nodes that do not speak it refuse to start. */
+  layout: string;
   /** Which node runs the call core: a lease with a TTL (string). */
   leader: string;
   /** Messages for the call core, from every node, in order (stream). */
@@ -25,6 +27,7 @@ export interface ClusterKeys {
 
 export function clusterKeys(prefix: string): ClusterKeys {
   return {
+    layout: `${prefix}layout`,
     leader: `${prefix}leader`,
     inbox: `${prefix}inbox`,
     cursor: `${prefix}cursor`,

@@ -302,6 +302,12 @@ export class PostgresCallRecordStore implements CallRecordStore {
     return (await this.complete(rows))[0] ?? null;
   }
 
+  async ping(timeoutMs: number): Promise<void> {
+    // query_timeout: a hung server costs one pooled connection, dropped when the time is up.
+    // (pg reads query_timeout per query; @types/pg only declares it on the client's config.)
+    await this.pool.query({ text: 'SELECT 1', query_timeout: timeoutMs } as pgTypes.QueryConfig);
+  }
+
   async migrations(): Promise<number[]> {
     return (await this.pool.query<{ version: number }>(SELECT_MIGRATIONS)).rows.map((r) => r.version);
   }

@@ -264,6 +264,12 @@ export class SqliteCallRecordStore implements CallRecordStore {
     return { calls, members: this.stmt(membersOf(ids.length)).all(...ids) as MemberDbRow[], switches: this.stmt(switchesOf(ids.length)).all(...ids) as SwitchDbRow[] };
   }
 
+  /** The writer thread answers (behind the writes queued so far); without one, the database is this thread's. */
+  async ping(): Promise<void> {
+    if (this.closed) throw new Error('call records are closed');
+    await this.flush();
+  }
+
   migrations(): number[] {
     return (this.db.prepare(SELECT_MIGRATIONS).all() as { version: number }[]).map((r) => r.version);
   }

@@ -76,6 +76,11 @@ export interface CallRecordStore {
   /** Calls `userID` made or was invited to, newest first; `limit` + 1 rows are read to know if more follow. */
   history(userID: string, limit: number, before?: HistoryPosition): MaybePromise<{ records: CallRecord[]; more: boolean }>;
   get(inviteID: string): MaybePromise<CallRecord | null>;
+  /**
+   * Resolves when the database answers (readiness, /readyz): PostgreSQL a `SELECT 1` given up
+   * after `timeoutMs`; SQLite a round trip to its writer thread behind the queued writes.
+   */
+  ping(timeoutMs: number): Promise<void>;
   /** Schema versions applied, in order (schema_migrations). */
   migrations(): MaybePromise<number[]>;
   /** Commits what is queued and closes the database. */
