@@ -84,12 +84,16 @@ describe('@opencall/server installed from its tarball with --omit=dev', () => {
     for (const dep of ['fastify', 'ws', 'zod', 'pino']) expect(existsSync(join(modules, dep)), `${dep} is installed`).toBe(true);
   });
 
-  it('without better-sqlite3, stops at start with the npm command to run', async () => {
+  it('without better-sqlite3 (or pg with OPENCALL_DATABASE_URL), stops at start with the npm command to run', async () => {
     const s = startServer({ OPENCALL_PORT: String(await freePort()) });
     expect(await s.exited).toBe(1);
     expect(s.out.stderr).toContain("the package 'better-sqlite3' is not installed: npm install better-sqlite3");
     expect(s.out.stderr).toContain('OPENCALL_DATABASE_URL');
     expect(s.out.stderr, 'a clear message, not a stack trace').not.toMatch(/\n\s+at /);
+    // PostgreSQL instead: then pg is the one missing (checked before connecting: nothing listens there).
+    const pg = startServer({ OPENCALL_PORT: String(await freePort()), OPENCALL_DATABASE_URL: 'postgres://opencall@127.0.0.1:1/opencall' });
+    expect(await pg.exited).toBe(1);
+    expect(pg.out.stderr).toContain("OPENCALL_DATABASE_URL is set (call records in PostgreSQL) but the package 'pg' is not installed: npm install pg");
   }, 60_000);
 
   it('with better-sqlite3 installed, `npx opencall-server` runs a 1:1 video call with media, and stops on SIGTERM', async () => {
@@ -97,6 +101,11 @@ describe('@opencall/server installed from its tarball with --omit=dev', () => {
     // No prebuilt binary is reachable here: node-gyp compiles SQLite (JOBS=max: its two sources in parallel).
     await project.npm(['install', '--no-audit', '--no-fund', '--prefer-offline', '--omit=dev', 'better-sqlite3'], { JOBS: 'max' });
     console.log(`npm install better-sqlite3 (native build) took ${Date.now() - installing} ms`);
+    // A cluster node needs ioredis, which is not installed either (checked before connecting).
+    const redis = startServer({ OPENCALL_PORT: String(await freePort()), OPENCALL_DATA_DIR: '', OPENCALL_REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(await redis.exited).toBe(1);
+    expect(redis.out.stderr).toContain("OPENCALL_REDIS_URL is set (several nodes on Redis) but the package 'ioredis' is not installed: npm install ioredis");
+
     const port = await freePort();
     const dataDir = join(project.dir, 'data');
     const s = startServer({ OPENCALL_PORT: String(port), OPENCALL_DATA_DIR: dataDir });
