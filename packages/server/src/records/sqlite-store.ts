@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { requireOptional } from '../optional-packages.js';
+import { requireOptional, type NeededFor } from '../optional-packages.js';
 import type { CallRecord } from '@opencall/protocol';
 import {
   checkKnown,
@@ -46,15 +46,15 @@ class WriterGone extends Error {}
 /** The file name inside the data directory. */
 export const SQLITE_FILE = 'opencall.sqlite';
 
-/** Why the embedded store needs better-sqlite3, for the error when it is not installed. */
-export const SQLITE_NEEDED = {
-  why: 'call records and groups are kept in SQLite (the default when OPENCALL_DATABASE_URL is not set)',
+/** Why the embedded records need better-sqlite3, for the error when it is not installed. */
+const RECORDS_NEED_SQLITE: NeededFor = {
+  why: 'call records are kept in SQLite (the default when OPENCALL_DATABASE_URL is not set)',
   otherwise: 'or set OPENCALL_DATABASE_URL to keep them in PostgreSQL',
-} as const;
+};
 
 /** better-sqlite3, loaded on first use: it is an optional peer dependency (a native build). */
-export function loadSqlite(): typeof Database {
-  return requireOptional<typeof Database>('better-sqlite3', SQLITE_NEEDED);
+export function loadSqlite(neededFor: NeededFor = RECORDS_NEED_SQLITE): typeof Database {
+  return requireOptional<typeof Database>('better-sqlite3', neededFor);
 }
 
 /**
