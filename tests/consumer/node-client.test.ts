@@ -5,7 +5,8 @@
  * Node entry by itself — and makes a 1:1 video call between two clients against a real server
  * started here, with media flowing both ways (bytes received and frames decoded).
  *
- * A second project without the optional peers shows what a user who forgot them is told.
+ * TypeScript in that project sees the Node types under Node resolution. A second project without
+ * the optional peers shows what a user who forgot them is told.
  */
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -14,7 +15,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '@opencall/server';
 import { SDK_APP_ID, sig, startTestServer } from '../support/harness.js';
-import { consumerEnv, createConsumerProject, packWorkspaces, type ConsumerProject, type PackedPackages } from '../support/packed-packages.js';
+import { REPO_ROOT, consumerEnv, createConsumerProject, packWorkspaces, type ConsumerProject, type PackedPackages } from '../support/packed-packages.js';
 
 const run = promisify(execFile);
 
@@ -72,6 +73,15 @@ console.log(JSON.stringify({ login, call }));
 process.exit(0);
 `;
 
+/** TypeScript in the user's project: a Node-only option that only the Node entry's types have. */
+const TYPED_SCRIPT = `
+import TRTCCalling, { type NodeTRTCCallingOptions } from '@opencall/client';
+
+const options: NodeTRTCCallingOptions = { SDKAppID: 1400012345, serverUrl: 'http://127.0.0.1:8080', syntheticMedia: { cameras: 1 } };
+export const calling: TRTCCalling = new TRTCCalling(options);
+`;
+const TSC = join(REPO_ROOT, 'node_modules/typescript/bin/tsc');
+
 let packed: PackedPackages;
 let server: RunningServer;
 const projects: ConsumerProject[] = [];
@@ -107,6 +117,18 @@ describe('@opencall/client from its tarball, in a Node script', () => {
       expect(out.second[side].framesDecoded - out.first[side].framesDecoded, `${side} decodes frames`).toBeGreaterThanOrEqual(5);
     }
   }, 180_000);
+
+  it("TypeScript sees the Node entry's types under Node resolution, the browser entry's under a bundler's", async () => {
+    const project = projects[0]!; // the one of the call above: client, protocol, ws, wrtc
+    await writeFile(join(project.dir, 'check.ts'), TYPED_SCRIPT);
+    const tsc = (resolution: string[]) =>
+      run(process.execPath, [TSC, '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--lib', 'es2022,dom', ...resolution, 'check.ts'], { cwd: project.dir }).then(
+        () => '',
+        (err: { stdout?: string }) => err.stdout ?? String(err),
+      );
+    expect(await tsc(['--module', 'nodenext', '--moduleResolution', 'nodenext'])).toBe('');
+    expect(await tsc(['--module', 'esnext', '--moduleResolution', 'bundler'])).toContain("has no exported member named 'NodeTRTCCallingOptions'");
+  }, 60_000);
 
   it('without ws and @roamhq/wrtc, the errors name the package to install', async () => {
     const project = await createConsumerProject({ install: [packed.protocol, packed.client] });
