@@ -11,10 +11,11 @@
  * part (@opencall/protocol/lite, read from source). The build fails if anything Node-only
  * (node.ts, ws, zod, wrtc, node: built-ins) gets pulled in.
  *
- * Usage: node packages/client/build.mjs      (also exports build() for scripts and tests)
+ * Usage: node packages/client/build.mjs      (also exports build() for scripts and tests);
+ * `npm run build` (here or at the root) and `npm pack` run it.
  */
 import { build as esbuild } from 'esbuild';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
@@ -50,13 +51,26 @@ const common = {
   logLevel: 'warning',
   plugins: [browserOnly],
   banner: { js: '/*! OpenCall client (TRTCCalling-compatible) | MIT */' },
+  // Written by writeAtomically(): tests and `npm pack` may build while another process reads the bundles.
+  write: false,
 };
+
+/** Each output to a temp file renamed over the old one, so a reader never sees half a bundle. */
+async function writeAtomically(result) {
+  await Promise.all(
+    result.outputFiles.map(async (f) => {
+      const tmp = `${f.path}.${process.pid}.tmp`;
+      await writeFile(tmp, f.contents);
+      await rename(tmp, f.path);
+    }),
+  );
+}
 
 /** Builds both bundles; resolves to their paths. */
 export async function build() {
   await mkdir(OUT_DIR, { recursive: true });
   await Promise.all([
-    esbuild({ ...common, format: 'esm', outfile: ESM_FILE }),
+    esbuild({ ...common, format: 'esm', outfile: ESM_FILE }).then(writeAtomically),
     esbuild({
       ...common,
       format: 'iife',
@@ -64,7 +78,7 @@ export async function build() {
       // The global is the class itself, not the module namespace.
       footer: { js: 'TRTCCalling=TRTCCalling.default;' },
       outfile: IIFE_FILE,
-    }),
+    }).then(writeAtomically),
   ]);
   return { esm: ESM_FILE, iife: IIFE_FILE };
 }

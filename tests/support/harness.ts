@@ -90,7 +90,7 @@ export class TestClient extends EventRecorder {
 
   constructor(
     readonly userID: string,
-    server: RunningServer,
+    server: Pick<RunningServer, 'url'>,
     options: Partial<NodeTRTCCallingOptions> = {},
   ) {
     super(userID);

@@ -37,7 +37,10 @@ export async function packWorkspaces(): Promise<PackedPackages> {
   const args = ['pack', '--json', '--pack-destination', dir];
   for (const ws of Object.values(WORKSPACES)) args.push('--workspace', ws);
   const { stdout } = await run('npm', args, { cwd: REPO_ROOT, maxBuffer: 64 * 1024 * 1024 });
-  const packed = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ name: string; filename: string }>;
+  // The prepack scripts print to stdout too: the JSON is the array that starts a line.
+  const start = stdout.search(/^\[/m);
+  if (start < 0) throw new Error(`npm pack printed no JSON: ${stdout}`);
+  const packed = JSON.parse(stdout.slice(start)) as Array<{ name: string; filename: string }>;
   const byName = (name: string) => {
     const entry = packed.find((p) => p.name === name);
     if (!entry) throw new Error(`npm pack did not produce ${name}: ${stdout}`);
@@ -50,6 +53,20 @@ export async function packWorkspaces(): Promise<PackedPackages> {
     dir,
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * This process's environment without what `npm test` / `npm run` set for the repository (its
+ * package, lifecycle and local prefix), so npm and node run in a consumer project as they would
+ * for a user there. npm's own settings (cache, registry, nodedir) stay.
+ */
+export function consumerEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^npm_(package_|lifecycle_|config_local_prefix$|command$)|^INIT_CWD$/.test(k)) continue;
+    env[k] = v;
+  }
+  return { ...env, ...extra };
 }
 
 export interface ConsumerProject {
@@ -72,7 +89,7 @@ export async function createConsumerProject(opts: {
   const dir = await mkdtemp(join(tmpdir(), 'opencall-consumer-'));
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module', ...opts.packageJson }, null, 2));
   const npm = (args: string[], env?: NodeJS.ProcessEnv) =>
-    run('npm', args, { cwd: dir, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 });
+    run('npm', args, { cwd: dir, env: consumerEnv(env), maxBuffer: 64 * 1024 * 1024 });
   await npm(['install', '--no-audit', '--no-fund', '--prefer-offline', ...(opts.installArgs ?? []), ...opts.install]);
   return { dir, npm, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }

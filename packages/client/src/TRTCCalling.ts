@@ -470,6 +470,11 @@ export class TRTCCalling {
     return this.options.rtc ?? browserRtc();
   }
 
+  /** Why resolveRtc() found no WebRTC: the message of the error a call then fails with. */
+  protected noRtcReason(): string {
+    return 'this environment has no WebRTC (RTCPeerConnection)';
+  }
+
   /** The server URL when none was given. */
   protected defaultServerUrl(): string {
     const loc = (globalThis as { location?: { origin?: string } }).location;
@@ -511,6 +516,7 @@ export class TRTCCalling {
       earlyMedia: (this.options.earlyMedia ?? this.options.prepareMediaWhileRinging) === true,
       emit: (event, payload) => this.onCallEvent(event, payload),
       reportError: (err) => this.emitError(err),
+      ...(rtc === null && { noRtcReason: this.noRtcReason() }),
     });
     // Views follow the camera and microphone (the controller owns this hook; chain after it).
     const forwardTrack = local.onSendTrackChanged;

@@ -2,11 +2,13 @@
  * Node entry of @opencall/client (chosen automatically by the "node" export condition).
  *
  * Same API as the browser build. Differences: the WebSocket comes from the `ws` package when
- * Node has no global one, and WebRTC from `@roamhq/wrtc` when it is installed and no `rtc`
- * option is given. wrtc cannot capture devices, so its getUserMedia is replaced by synthetic
+ * Node has no global one (Node < 22), and WebRTC from `@roamhq/wrtc` when it is installed and no
+ * `rtc` option is given. Both are optional peer dependencies: install them next to this package
+ * (`npm install ws @roamhq/wrtc`); a call without them fails with an error naming the package. wrtc cannot capture devices, so its getUserMedia is replaced by synthetic
  * devices (a moving test pattern and a tone) that carry real media through real peer connections.
  */
 import { TRTCCalling as BaseTRTCCalling, type TRTCCallingOptions } from './TRTCCalling.js';
+import { CallingError, ErrorCode } from './errors.js';
 import type { RtcImplementation } from './rtc/environment.js';
 import { createSyntheticMediaDevices, type SyntheticMediaOptions, type WrtcLike } from './node/synthetic-media.js';
 import { safeWrtcPeerConnection } from './node/wrtc-peer-connection.js';
@@ -21,18 +23,23 @@ export interface NodeTRTCCallingOptions extends TRTCCallingOptions {
 const WS_MODULE = 'ws';
 const WRTC_MODULE = '@roamhq/wrtc';
 
+/** The package, or null when it is not installed (any other failure to load it is thrown). */
 async function optionalImport(name: string): Promise<any> {
   try {
     const m = await import(name);
     return m.default ?? m;
-  } catch {
-    return null;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e?.code === 'ERR_MODULE_NOT_FOUND' && e.message.includes(`'${name}'`)) return null;
+    throw new CallingError(ErrorCode.WEBRTC_UNSUPPORTED, `the package '${name}' does not load (${e?.message ?? String(err)}): reinstall it with npm install ${name}`);
   }
 }
 
 /** TRTCCalling for Node. */
 export class TRTCCalling extends BaseTRTCCalling {
   private readonly nodeOptions: NodeTRTCCallingOptions;
+  /** No `rtc` option was given and @roamhq/wrtc is not installed. */
+  private wrtcMissing = false;
 
   constructor(options: NodeTRTCCallingOptions) {
     super(options);
@@ -44,7 +51,7 @@ export class TRTCCalling extends BaseTRTCCalling {
     const g = (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
     if (g) return g;
     const ws = await optionalImport(WS_MODULE);
-    if (!ws) return super.resolveWebSocket();
+    if (!ws) throw new CallingError(ErrorCode.WEBRTC_UNSUPPORTED, `this Node (${process.version}) has no WebSocket and the package 'ws' is not installed: npm install ws (or pass options.WebSocket)`);
     return (ws.WebSocket ?? ws) as WebSocketCtor;
   }
 
@@ -52,6 +59,7 @@ export class TRTCCalling extends BaseTRTCCalling {
     const given = this.nodeOptions.rtc as (RtcImplementation & Partial<WrtcLike>) | undefined;
     const wrtc = (given?.nonstandard ? given : await optionalImport(WRTC_MODULE)) as (WrtcLike & RtcImplementation) | null;
     const chosen = given ?? wrtc;
+    this.wrtcMissing = !chosen;
     if (!chosen) return null;
     // wrtc's description getters race its signaling thread and can segfault the process:
     // use the subclass that answers them from JavaScript (see node/wrtc-peer-connection.ts).
@@ -69,6 +77,11 @@ export class TRTCCalling extends BaseTRTCCalling {
     };
   }
 
+  protected override noRtcReason(): string {
+    if (!this.wrtcMissing) return super.noRtcReason();
+    return `Node has no WebRTC and the package '${WRTC_MODULE}' is not installed: npm install ${WRTC_MODULE} (or pass options.rtc)`;
+  }
+
   protected override defaultServerUrl(): string {
     return process.env.OPENCALL_URL ?? super.defaultServerUrl();
   }
@@ -83,3 +96,4 @@ export { CallingError, ErrorCode } from './errors.js';
 export type { RtcImplementation, MediaDevicesLike } from './rtc/environment.js';
 export type { VideoProfile } from './rtc/local-media.js';
 export type { CallHistoryPage, CallHistoryParams, CallRecord, CallRecordParticipant, CallOutcome, CallRecordEndReason } from './history.js';
+export type { WebSocketCtor } from './signal/signal-client.js';

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadConfigFromEnv } from './config.js';
+import { MissingPackageError } from './optional-packages.js';
 import { startServer } from './server.js';
 
 /** A shutdown (SIGTERM/SIGINT) that takes longer than this exits with code 1 regardless. */
@@ -16,8 +18,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   for (const w of config.warnings) console.warn(`\n  WARNING: ${w}\n`);
-  // `npm start` serves the demo app when it has been built (apps/demo/dist).
-  config.options.staticDir ??= fileURLToPath(new URL('../../../apps/demo/dist', import.meta.url));
+  // `npm start` in a checkout serves the demo app when it has been built (apps/demo/dist); an installed package has none.
+  const demo = fileURLToPath(new URL('../../../apps/demo/dist', import.meta.url));
+  if (config.options.staticDir === undefined && existsSync(demo)) config.options.staticDir = demo;
   const server = await startServer(config.options);
   const stop = (signal: string) => {
     console.error(`opencall-server: ${signal}, shutting down`);
@@ -39,6 +42,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error('opencall-server failed to start:', err);
+  // A missing optional package is the operator's to fix: its message says what to install, no stack needed.
+  if (err instanceof MissingPackageError) console.error(`opencall-server failed to start: ${err.message}`);
+  else console.error('opencall-server failed to start:', err);
   process.exit(1);
 });

@@ -86,6 +86,8 @@ export interface CallControllerDeps {
   emit: Emit;
   /** Emits ERROR for failures that do not reject a promise the app holds. */
   reportError(err: CallingError): void;
+  /** Why `rtc` is null, for the error a call then fails with (e.g. which package to install in Node). */
+  noRtcReason?: string;
 }
 
 /**
@@ -642,7 +644,7 @@ export class CallController {
   }
 
   private requireRtc(): RtcImplementation {
-    if (!this.d.rtc) throw new CallingError(ErrorCode.WEBRTC_UNSUPPORTED, 'this environment has no WebRTC (RTCPeerConnection)');
+    if (!this.d.rtc) throw new CallingError(ErrorCode.WEBRTC_UNSUPPORTED, this.d.noRtcReason ?? 'this environment has no WebRTC (RTCPeerConnection)');
     return this.d.rtc;
   }
 

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { Redis } from 'ioredis';
+import type { Redis as RedisClient } from 'ioredis';
+import { importOptional } from '../optional-packages.js';
 import { redactUrl } from '../log.js';
 import type { CallCore } from '../core/call-core.js';
 import type { GroupAdmin, MemoryGroupStore } from '../groups/group-store.js';
@@ -48,6 +49,8 @@ export interface ClusterNode {
  */
 export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNode> {
   const keys = clusterKeys(o.prefix);
+  // ioredis is an optional peer dependency: only a cluster node loads it.
+  const { Redis } = await importOptional<{ Redis: typeof RedisClient }>('ioredis', { why: 'OPENCALL_REDIS_URL is set (several nodes on Redis)' });
   // Password and TLS come in the URL (rediss://:password@host:port); a private CA in redisTlsCa.
   const tls = o.redisTlsCa !== undefined ? { tls: { ca: o.redisTlsCa } } : {};
   const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 2, enableAutoPipelining: true, ...tls } as const;

@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { loadSqlite } from '../records/sqlite-store.js';
 import { MemoryGroupStore, type GroupStore } from './group-store.js';
 
 /** File of the groups, next to the call records in OPENCALL_DATA_DIR. */
@@ -16,6 +17,10 @@ export class SqliteGroupStore implements GroupStore {
   private readonly deleteStmt: Database.Statement;
 
   constructor(file: string) {
+    const Database = loadSqlite({
+      why: 'groups are kept in SQLite under OPENCALL_DATA_DIR (one node, without OPENCALL_REDIS_URL)',
+      otherwise: 'or set OPENCALL_DATA_DIR= to keep them in memory',
+    });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.exec('CREATE TABLE IF NOT EXISTS groups (group_id TEXT PRIMARY KEY, members TEXT NOT NULL)');

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type pgTypes from 'pg';
+import { importOptional } from '../optional-packages.js';
 import type { CallRecord } from '@opencall/protocol';
 import {
   checkKnown,
@@ -70,7 +71,8 @@ export class PostgresCallRecordStore implements CallRecordStore {
   ) {}
 
   static async open(url: string, log: Logger, o: PostgresStoreOptions = {}): Promise<PostgresCallRecordStore> {
-    const pg = (await import('pg')).default;
+    // pg is an optional peer dependency: only a server with a PostgreSQL URL loads it.
+    const pg = await importOptional<typeof pgTypes>('pg', { why: 'OPENCALL_DATABASE_URL is set (call records in PostgreSQL)' });
     const int8 = (v: string) => Number(v);
     const pool = new pg.Pool({
       connectionString: url,

@@ -2,8 +2,9 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
+import { requireOptional, type NeededFor } from '../optional-packages.js';
 import type { CallRecord } from '@opencall/protocol';
 import {
   checkKnown,
@@ -44,6 +45,17 @@ class WriterGone extends Error {}
 
 /** The file name inside the data directory. */
 export const SQLITE_FILE = 'opencall.sqlite';
+
+/** Why the embedded records need better-sqlite3, for the error when it is not installed. */
+const RECORDS_NEED_SQLITE: NeededFor = {
+  why: 'call records are kept in SQLite (the default when OPENCALL_DATABASE_URL is not set)',
+  otherwise: 'or set OPENCALL_DATABASE_URL to keep them in PostgreSQL',
+};
+
+/** better-sqlite3, loaded on first use: it is an optional peer dependency (a native build). */
+export function loadSqlite(neededFor: NeededFor = RECORDS_NEED_SQLITE): typeof Database {
+  return requireOptional<typeof Database>('better-sqlite3', neededFor);
+}
 
 /**
  * Call records in SQLite (better-sqlite3, synchronous). Writes queue up during an engine step
@@ -91,6 +103,7 @@ export class SqliteCallRecordStore implements CallRecordStore {
     private readonly log: Logger,
     { writerThread = file !== ':memory:' }: { writerThread?: boolean } = {},
   ) {
+    const Database = loadSqlite();
     if (file !== ':memory:') {
       mkdirSync(dirname(file), { recursive: true });
       claimDataFile(file);
