@@ -141,7 +141,8 @@ export async function startPostgres(): Promise<TestPostgres> {
     resume: () => [...childrenOf(child.pid!), child.pid!].forEach((p) => process.kill(p, 'SIGCONT')),
     async stop() {
       if (stopped) return;
-      if (child.pid) for (const p of [...childrenOf(child.pid), child.pid]) process.kill(p, 'SIGCONT'); // a paused server cannot shut down
+      // A paused server cannot shut down; a backend that already exited (ESRCH) needs nothing.
+      if (child.pid) for (const p of [...childrenOf(child.pid), child.pid]) signalIfAlive(p, 'SIGCONT');
       stopped = true;
       child.kill('SIGINT'); // fast shutdown: disconnects clients, no waiting for them
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -167,4 +168,13 @@ function childrenOf(pid: number): number[] {
     }
   }
   return kids;
+}
+
+/** process.kill that ignores a process which has exited in the meantime (ESRCH). */
+function signalIfAlive(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
 }
