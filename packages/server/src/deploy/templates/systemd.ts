@@ -104,6 +104,8 @@ export function coturnDropIn(c: TemplateContext): string {
     'Restart=on-failure',
     'RestartSec=2',
     ...HARDENING,
+    '# coturn may open its default user database even with use-auth-secret.',
+    'ReadWritePaths=-/var/lib/turn',
     privileged ? '# A TURN port below 1024 needs this one capability.' : '# Ports above 1024: no capability at all.',
     privileged ? 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE' : 'CapabilityBoundingSet=',
     privileged ? 'AmbientCapabilities=CAP_NET_BIND_SERVICE' : 'AmbientCapabilities=',
