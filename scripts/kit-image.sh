@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the deployment kit's container image on this machine without any image registry, for
 # tests/deploy/live.test.ts (OPENCALL_KIT_IMAGE=localhost/opencall-deploy:test). Run as root on
-# Debian 12 with podman, buildah, runc and debootstrap installed. About 6 minutes:
+# Debian 12 with podman, buildah, runc and debootstrap installed. About 8 minutes (7 min 36 s here):
 #   1. a Debian 12 base from debootstrap (deb.debian.org), plus this machine's node and npm
 #      (Debian 12's nodejs is 18, the server needs >= 20.19) and CA bundle (for a TLS-inspecting proxy);
 #   2. `opencall-server init --sfu --turn` and the packed workspace tarballs into a temp folder;
