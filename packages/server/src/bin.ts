@@ -10,6 +10,8 @@ const FORCE_EXIT_MS = 10_000;
 
 /** `opencall-server`: configured by OPENCALL_* environment variables (see docs/configuration.md). */
 async function main(): Promise<void> {
+  // `opencall-server init …` writes a deployment kit (src/deploy/); without a subcommand it runs the server.
+  if (process.argv[2] === 'init') process.exit(await (await import('./deploy/cli.js')).runInit(process.argv.slice(3)));
   let config;
   try {
     config = loadConfigFromEnv();
