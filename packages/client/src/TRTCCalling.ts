@@ -2,7 +2,9 @@ import { EventEmitter } from 'eventemitter3';
 import { DEFAULT_INVITE_TIMEOUT_SECONDS, USER_ID_PATTERN, type InviteResult, type LoginResult, type OfflinePushInfo } from '@opencall/protocol/lite';
 import { CallController } from './call/call-controller.js';
 import { CallingError, ErrorCode, misuse } from './errors.js';
-import { EVENT, TUICallEvent } from './events.js';
+import { EVENT, TUICallEvent, type ConnectionStateEvent } from './events.js';
+import { CALL_TYPE, PublishedSurface, type SurfaceState } from './compat/published-surface.js';
+import type * as Typings from './compat/typings.js';
 import { requestCallHistory, type CallHistoryPage, type CallHistoryParams } from './history.js';
 import { browserRtc, type RtcImplementation } from './rtc/environment.js';
 import { LocalMedia, VIDEO_PROFILES, type VideoProfile } from './rtc/local-media.js';
@@ -52,16 +54,15 @@ export interface TRTCCallingOptions {
    * the server). Default 'all': direct when possible, relayed when not.
    */
   iceTransportPolicy?: 'all' | 'relay';
-  /** Accepted for compatibility with trtc-calling-js ≥0.10.2 and ignored: OpenCall needs no TIM instance. */
+  /**
+   * Accepted for compatibility with trtc-calling-js ≥0.10.2: OpenCall needs no TIM instance. It
+   * is kept as `trtcCalling.tim` for apps that read it back.
+   */
   tim?: unknown;
 }
 
 /** OpenCall extra event: the signaling connection state (`onConnectionStateChanged`). */
-export interface ConnectionStateEvent {
-  state: 'reconnecting' | 'connected' | 'disconnected';
-  /** On 'connected' after a reconnect: true if the session (and any call) was resumed. */
-  resumed?: boolean;
-}
+export type { ConnectionStateEvent };
 
 /** The login this instance holds, for reconnecting. */
 interface SessionInfo {
@@ -121,9 +122,11 @@ type Listener = (...args: any[]) => void;
  * WebRTC. Every method returns a promise; failures reject with a {@link CallingError} and are
  * also emitted as `TRTCCalling.EVENT.ERROR`.
  */
-export class TRTCCalling {
+export class TRTCCalling extends PublishedSurface {
   /** Event names, with trtc-calling-js's exact string values. */
   static readonly EVENT = EVENT;
+  /** trtc-calling-js's call types: `TRTCCalling.CALL_TYPE.VIDEO_CALL` is 2 (the `type` of call()). */
+  static readonly CALL_TYPE = CALL_TYPE;
   /** TUICallKit's event names, emitted as well. */
   static readonly TUICallEvent = TUICallEvent;
   static readonly VERSION = '0.1.0';
@@ -141,9 +144,22 @@ export class TRTCCalling {
   private readonly views = new VideoViews();
   private readonly remoteAudio = new RemoteAudio();
 
+  /**
+   * trtc-calling-js ≥1.0 exposes its Tencent IM instance here. OpenCall has no IM: this is the
+   * `tim` option given to the constructor (for apps that pass their own and read it back), else null.
+   */
+  readonly tim: unknown;
+
   constructor(options: TRTCCallingOptions) {
+    super();
     if (!options || typeof options !== 'object') throw new CallingError(ErrorCode.INVALID_ARGUMENT, 'new TRTCCalling({SDKAppID, serverUrl}) needs an options object');
     this.options = { ...options };
+    this.tim = options.tim ?? null;
+  }
+
+  /** What trtc-calling-js's getters (getCallStatus, getInviteeList, ...) read. */
+  protected override surfaceState(): SurfaceState {
+    return { userID: this.selfID, videoProfile: this.videoProfile, call: this.controller?.info() ?? null };
   }
 
   // ---- events ----
@@ -223,9 +239,9 @@ export class TRTCCalling {
   }
 
   /**
-   * Calls several users. With `groupID` the invitation goes to members of that group (the server
-   * checks membership); without it each user is invited one by one. Every invitee gets INVITED
-   * with the whole `userIDList`.
+   * Calls several users: exactly the users in `userIDList`; every invitee gets INVITED with the
+   * whole list. A `groupID` is passed on to them (`isFromGroup: true`); whether the server also
+   * checks group membership is its OPENCALL_GROUPS setting (docs/migration.md, "Groups").
    */
   groupCall(params: GroupCallParams): Promise<InviteResult> {
     return this.guard(async () => {
@@ -682,6 +698,27 @@ export class TRTCCalling {
       throw err;
     }
   }
+}
+
+/**
+ * The type names of DefinitelyTyped's trtc-calling-js typings, reachable as `TRTCCalling.X` as
+ * they are there (also exported by name from the package).
+ */
+export declare namespace TRTCCalling {
+  export type LogLevel = Typings.LogLevel;
+  export type Callback<T = any> = Typings.Callback<T>;
+  export type Options = Typings.Options;
+  export type UserInfo = Typings.UserInfo;
+  export type LoginOptions = Typings.LoginOptions;
+  export type CallOptions = Typings.CallOptions;
+  export type GroupCallOptions = Typings.GroupCallOptions;
+  export type AcceptOptions = Typings.AcceptOptions;
+  export type RejectOptions = Typings.RejectOptions;
+  export type ViewOptions = Typings.ViewOptions;
+  export type UserVideoInfo = Typings.UserVideoInfo;
+  export type UserAudioInfo = Typings.UserAudioInfo;
+  export type InvitedInfo = Typings.InvitedInfo;
+  export type EventMap = Typings.EventMap;
 }
 
 function viewDomID(params: ViewParams): string {

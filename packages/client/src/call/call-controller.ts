@@ -10,6 +10,7 @@ import type {
 } from '@opencall/protocol/lite';
 import { CallingError, ErrorCode, misuse } from '../errors.js';
 import { EVENT, TUICallEvent, type CallBeginEvent, type CallRole } from '../events.js';
+import type { CallInfo } from '../compat/published-surface.js';
 import type { RtcImplementation } from '../rtc/environment.js';
 import type { LocalMedia, TrackKind } from '../rtc/local-media.js';
 import { judge, sample, toVolume, worse, type NetworkQuality, type StatsSample } from '../rtc/call-monitor.js';
@@ -48,6 +49,9 @@ class ActiveCall {
   leaving = false;
   /** Ringing with early media: relays are welcome before accept (else they are dropped). */
   earlyMedia = false;
+  groupID: string | undefined;
+  /** Everyone invited so far (the sponsor excluded), for getInviteeList(). */
+  userIDList: string[] = [];
   readonly peers = new Map<string, Peer>();
   constructor(
     readonly role: 'caller' | 'callee',
@@ -124,6 +128,24 @@ export class CallController {
     return this.current ? [...this.current.peers].filter(([, p]) => p.entered).map(([id]) => id) : [];
   }
 
+  /** The call in progress for trtc-calling-js's getters (compat/published-surface.ts), or null. */
+  info(): CallInfo | null {
+    const call = this.current;
+    if (!call) return null;
+    const others = [...call.peers];
+    return {
+      status: call.phase === 'connected' ? 'connected' : 'calling',
+      isInviter: call.role === 'caller',
+      callType: call.callType,
+      sponsor: call.sponsor,
+      inviteID: call.inviteID,
+      groupID: call.groupID,
+      userIDList: [...call.userIDList],
+      unhandled: call.userIDList.filter((id) => id !== this.d.selfID && call.peers.get(id)?.accepted === false),
+      entered: others.filter(([, p]) => p.entered).length,
+    };
+  }
+
   remoteStream(userID: string): MediaStream | null {
     return this.current?.media.remoteStream(userID) ?? null;
   }
@@ -141,6 +163,8 @@ export class CallController {
       await this.openMedia(o.callType);
       if (this.current !== call) throw misuse.state('the call was ended before it started');
       for (const userID of o.invitees) call.peers.set(userID, { accepted: false, entered: false, media: { audio: false, video: false } });
+      call.userIDList = [...o.invitees];
+      call.groupID = o.groupID;
       return await this.d.signal.request<InviteResult>(
         {
           t: 'invite',
@@ -207,6 +231,8 @@ export class CallController {
           const call = (made.call = this.newCall('callee', r.callType, r.sponsor, rtc));
           call.inviteID = r.inviteID;
           call.roomID = r.roomID;
+          call.groupID = r.groupID;
+          call.userIDList = [...r.userIDList];
           if (r.mediaPath === 'sfu') this.useSfu(call, rtc);
           this.current = call;
           this.d.local.setLive(true);
@@ -417,6 +443,7 @@ export class CallController {
         }
         return;
       case 'inviteeList':
+        call.userIDList = [...f.userIDList];
         for (const userID of f.userIDList) {
           if (userID !== this.d.selfID && !call.peers.has(userID)) call.peers.set(userID, { accepted: false, entered: false, media: { audio: false, video: false } });
         }
@@ -539,6 +566,8 @@ export class CallController {
     call.phase = 'ringing';
     call.inviteID = f.inviteID;
     call.roomID = f.roomID;
+    call.groupID = f.groupID;
+    call.userIDList = [...f.userIDList];
     if (f.mediaPath === 'sfu' && rtc) this.useSfu(call, rtc);
     for (const userID of f.joined) call.peers.set(userID, { accepted: true, entered: false, media: userID === f.sponsor ? f.media : { audio: false, video: false } });
     for (const userID of f.userIDList) {
