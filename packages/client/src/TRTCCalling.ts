@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import { DEFAULT_INVITE_TIMEOUT_SECONDS, USER_ID_PATTERN, type InviteResult, type LoginResult, type OfflinePushInfo } from '@opencall/protocol/lite';
 import { CallController } from './call/call-controller.js';
 import { CallingError, ErrorCode, misuse } from './errors.js';
-import { EVENT, TUICallEvent, type ConnectionStateEvent } from './events.js';
+import { EVENT, TUICallEvent, type ConnectionStateEvent, type EventMap } from './events.js';
 import { CALL_TYPE, PublishedSurface, type SurfaceState } from './compat/published-surface.js';
 import type * as Typings from './compat/typings.js';
 import { requestCallHistory, type CallHistoryPage, type CallHistoryParams } from './history.js';
@@ -116,6 +116,10 @@ export interface AcceptParams { inviteID?: string; roomID?: number; callType?: 1
 export interface RejectParams { inviteID?: string; isBusy?: boolean; callType?: 1 | 2 }
 
 type Listener = (...args: any[]) => void;
+/** A listener of a known event: it gets that event's payload. */
+export type EventListener<K extends keyof EventMap> = (payload: EventMap[K]) => void;
+/** A name that is not a known event (known ones must use their payload type). */
+type OtherEvent<N extends string> = N extends keyof EventMap ? never : N;
 
 /**
  * A drop-in replacement for trtc-calling-js's TRTCCalling, backed by an OpenCall server and
@@ -164,19 +168,29 @@ export class TRTCCalling extends PublishedSurface {
 
   // ---- events ----
 
-  /** Subscribes to an event; `context` becomes `this` in the callback (the spec's signature). */
+  /**
+   * Subscribes to an event; `context` becomes `this` in the callback (the spec's signature).
+   * For a known event (`TRTCCalling.EVENT.X`, a TUICallEvent name) the callback gets that
+   * event's payload type ({@link EventMap}); any other name takes any callback.
+   */
+  on<K extends keyof EventMap>(eventName: K, callback: EventListener<K>, context?: unknown): this;
+  on<N extends string>(eventName: OtherEvent<N>, callback: Listener, context?: unknown): this;
   on(eventName: string, callback: Listener, context?: unknown): this {
     this.emitter.on(eventName, callback, context);
     return this;
   }
 
   /** Unsubscribes; pass the same callback and context given to on(). */
+  off<K extends keyof EventMap>(eventName: K, callback?: EventListener<K>, context?: unknown): this;
+  off<N extends string>(eventName: OtherEvent<N>, callback?: Listener, context?: unknown): this;
   off(eventName: string, callback?: Listener, context?: unknown): this {
     this.emitter.off(eventName, callback, context);
     return this;
   }
 
   /** Subscribes for one emission only. */
+  once<K extends keyof EventMap>(eventName: K, callback: EventListener<K>, context?: unknown): this;
+  once<N extends string>(eventName: OtherEvent<N>, callback: Listener, context?: unknown): this;
   once(eventName: string, callback: Listener, context?: unknown): this {
     this.emitter.once(eventName, callback, context);
     return this;
@@ -539,7 +553,7 @@ export class TRTCCalling extends PublishedSurface {
     this.controller = controller;
     this.selfID = userID;
     this.wire(signal);
-    this.emitter.emit(EVENT.SDK_READY, { userID });
+    this.emitEvent(EVENT.SDK_READY, { userID });
   }
 
   /** Routes a connection's frames to the controller and watches it for loss. */
@@ -577,7 +591,7 @@ export class TRTCCalling extends PublishedSurface {
     const sess = this.session!;
     const limit = (this.options.reconnect || {}).maxDurationMs ?? 60_000;
     const started = Date.now();
-    this.emitter.emit(CONNECTION_STATE_EVENT, { state: 'reconnecting' } satisfies ConnectionStateEvent);
+    this.emitEvent(CONNECTION_STATE_EVENT, { state: 'reconnecting' } satisfies ConnectionStateEvent);
     for (let attempt = 0; this.signal === lost && this.session === sess && Date.now() - started < limit; attempt++) {
       await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt) * (0.75 + Math.random() / 2)));
       if (this.signal !== lost || this.session !== sess) return;
@@ -621,28 +635,33 @@ export class TRTCCalling extends PublishedSurface {
       sess.lastSeq = 0;
       this.attach(next, sess.userID, sess.rtc, result);
     }
-    this.emitter.emit(CONNECTION_STATE_EVENT, { state: 'connected', resumed: result.resumed } satisfies ConnectionStateEvent);
+    this.emitEvent(CONNECTION_STATE_EVENT, { state: 'connected', resumed: result.resumed } satisfies ConnectionStateEvent);
   }
 
   private onSessionLost(why: 'kicked' | 'sigExpired' | 'disconnected'): void {
     this.controller?.abandon(why === 'kicked' ? 'kicked' : 'disconnected');
     this.reset();
     if (why === 'kicked') {
-      this.emitter.emit(EVENT.KICKED_OUT, { reason: 'login_elsewhere' });
-      this.emitter.emit(TUICallEvent.onKickedOffline, { reason: 'login_elsewhere' });
+      this.emitEvent(EVENT.KICKED_OUT, { reason: 'login_elsewhere' });
+      this.emitEvent(TUICallEvent.onKickedOffline, { reason: 'login_elsewhere' });
     } else if (why === 'sigExpired') {
-      this.emitter.emit(TUICallEvent.onUserSigExpired, {});
+      this.emitEvent(TUICallEvent.onUserSigExpired, {});
     } else {
-      this.emitter.emit(CONNECTION_STATE_EVENT, { state: 'disconnected' } satisfies ConnectionStateEvent);
+      this.emitEvent(CONNECTION_STATE_EVENT, { state: 'disconnected' } satisfies ConnectionStateEvent);
       this.emitError(new CallingError(ErrorCode.CONNECTION_FAILED, 'lost the connection to the server'));
     }
   }
 
   /** Controller events: views are updated first (removed once the call is over), then the app hears. */
-  private onCallEvent(event: string, payload: unknown): void {
+  private onCallEvent<K extends keyof EventMap>(event: K, payload: EventMap[K]): void {
     if (this.controller?.inCall) this.views.refresh();
     else this.views.endCall();
     this.syncRemoteAudio();
+    this.emitEvent(event, payload);
+  }
+
+  /** Every event goes out here, so its payload is checked against EventMap at compile time. */
+  private emitEvent<K extends keyof EventMap>(event: K, payload: EventMap[K]): void {
     this.emitter.emit(event, payload);
   }
 
@@ -685,7 +704,7 @@ export class TRTCCalling extends PublishedSurface {
   }
 
   private emitError(err: CallingError): void {
-    this.emitter.emit(EVENT.ERROR, { code: err.code, errorCode: err.code, message: err.message });
+    this.emitEvent(EVENT.ERROR, { code: err.code, errorCode: err.code, message: err.message });
   }
 
   /** Runs an API call: every failure becomes a CallingError that is emitted as ERROR and rejected. */

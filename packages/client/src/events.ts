@@ -1,6 +1,8 @@
 import type { EndReason } from '@opencall/protocol/lite';
 import type { NetworkQuality } from './rtc/call-monitor.js';
 
+export type { NetworkQuality };
+
 /**
  * Event names and payloads. Values are the exact strings trtc-calling-js 1.0.6 uses, so code
  * written as `trtcCalling.on('onInvited', ...)` keeps working.

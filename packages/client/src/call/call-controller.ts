@@ -9,7 +9,7 @@ import type {
   ServerEventFrame,
 } from '@opencall/protocol/lite';
 import { CallingError, ErrorCode, misuse } from '../errors.js';
-import { EVENT, TUICallEvent, type CallBeginEvent, type CallRole } from '../events.js';
+import { EVENT, TUICallEvent, type CallBeginEvent, type CallRole, type EventMap } from '../events.js';
 import type { CallInfo } from '../compat/published-surface.js';
 import type { RtcImplementation } from '../rtc/environment.js';
 import type { LocalMedia, TrackKind } from '../rtc/local-media.js';
@@ -26,7 +26,8 @@ export const INVITE_DATA_VERSION = 4;
 const VOLUME_INTERVAL_MS = 500;
 const QUALITY_EVERY = 4;
 
-type Emit = (event: string, payload?: unknown) => void;
+/** Emits an SDK event; the payload must be the one EventMap gives that event (checked at compile time). */
+export type Emit = <K extends keyof EventMap>(event: K, payload: EventMap[K]) => void;
 
 interface Peer {
   /** In the call (accepted, or the sponsor). */
