@@ -15,6 +15,7 @@ import TRTCCalling, {
   type UserVideoInfo,
 } from '@opencall/client';
 import type { EndReason } from '@opencall/protocol/lite';
+import NodeTRTCCalling, { type InvitedInfo as NodeInvitedInfo, type LoginOptions as NodeLoginOptions } from '@opencall/client/node';
 
 describe('event payload types', () => {
   const sdk = new TRTCCalling({ SDKAppID: 1400000000, serverUrl: 'http://127.0.0.1:9' });
@@ -49,5 +50,13 @@ describe('event payload types', () => {
     // DefinitelyTyped's names describe the payloads: a UserInfo handler fits REJECT.
     sdk.on(EVENT.REJECT, (e: UserInfo) => e.userID);
     expectTypeOf<TRTCCalling.InvitedInfo>().toEqualTypeOf<InvitedInfo>();
+  });
+
+  it("the Node entry exports the same names, as TRTCCalling.X too, and types its events alike", () => {
+    expectTypeOf<NodeInvitedInfo>().toEqualTypeOf<InvitedInfo>();
+    expectTypeOf<NodeTRTCCalling.LoginOptions>().toEqualTypeOf<NodeLoginOptions>();
+    expectTypeOf<NodeLoginOptions>().toEqualTypeOf<{ userID: string; userSig: string }>();
+    const node = new NodeTRTCCalling({ SDKAppID: 1400000000, serverUrl: 'http://127.0.0.1:9' });
+    node.on(NodeTRTCCalling.EVENT.INVITED, (e) => expectTypeOf(e).toEqualTypeOf<NodeInvitedInfo>());
   });
 });
