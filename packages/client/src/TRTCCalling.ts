@@ -704,7 +704,7 @@ export class TRTCCalling extends PublishedSurface {
   }
 
   private emitError(err: CallingError): void {
-    this.emitEvent(EVENT.ERROR, { code: err.code, errorCode: err.code, message: err.message });
+    this.emitEvent(EVENT.ERROR, { code: err.code, errorCode: err.code, message: err.message, msg: err.message });
   }
 
   /** Runs an API call: every failure becomes a CallingError that is emitted as ERROR and rejected. */

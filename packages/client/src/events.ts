@@ -76,10 +76,14 @@ export interface InvitedEvent {
 }
 
 export interface UserEvent { userID: string; userId: string }
-export interface NoRespEvent extends UserEvent { userIDList: string[] }
+/** NO_RESP: `userID` did not answer; `userIDList`: everyone who timed out with them; `sponsor`: the caller. */
+export interface NoRespEvent extends UserEvent { userIDList: string[]; sponsor: string }
+/** LINE_BUSY: `userID` was busy; `sponsor`: the caller (trtc-calling-js ≥0.6 sends it). */
+export interface LineBusyEvent extends UserEvent { sponsor: string }
 export interface VideoAvailableEvent extends UserEvent { isVideoAvailable: boolean }
 export interface AudioAvailableEvent extends UserEvent { isAudioAvailable: boolean }
-export interface ErrorEvent { code: number; message: string; errorCode: number }
+/** ERROR: `msg` is trtc-calling-js's spelling of `message`, `errorCode` TUICallKit's of `code`. */
+export interface ErrorEvent { code: number; message: string; errorCode: number; msg: string }
 
 /** TUICallKit's room id pair. */
 export interface RoomId { intRoomId: number; strRoomId: string }
@@ -96,6 +100,9 @@ export interface CallEndEvent extends CallBeginEvent {
   callEnd: number;
   /** Why the call ended (the server's reason, or this side's hang-up, logout or kick). */
   reason: EndReason;
+  /** Whose leaving ended the call: the last other participant, or this user when it hung up (as trtc-calling-js's `userID`). */
+  userID: string;
+  userId: string;
 }
 export interface CallReceivedEvent {
   callerId: string;
@@ -116,8 +123,8 @@ export interface CallCancelledEvent { callerId: string; inviteID: string; reason
 
 /** CALLING_CANCEL: the caller (`userID`) cancelled, or another device of ours took the call (`reason`). */
 export interface CallingCancelEvent extends UserEvent { inviteID: string; reason?: 'answered_elsewhere' | 'declined_elsewhere' }
-/** CALLING_TIMEOUT: the invitation to this user (`userID` is this user) rang out. */
-export interface CallingTimeoutEvent extends UserEvent { inviteID: string }
+/** CALLING_TIMEOUT: the invitation to this user rang out; `userID` and `userIDList` are this user, `sponsor` the caller. */
+export interface CallingTimeoutEvent extends UserEvent { inviteID: string; sponsor: string; userIDList: string[] }
 /** KICKED_OUT / onKickedOffline: the same userID logged in elsewhere. */
 export interface KickedOutEvent { reason: 'login_elsewhere' }
 /** SDK_READY: login finished. */
@@ -150,7 +157,7 @@ export interface EventMap {
   onUserLeave: UserEvent;
   onReject: UserEvent;
   onNoResp: NoRespEvent;
-  onLineBusy: UserEvent;
+  onLineBusy: LineBusyEvent;
   onCallingCancel: CallingCancelEvent;
   onKickedOut: KickedOutEvent;
   onCallingTimeout: CallingTimeoutEvent;

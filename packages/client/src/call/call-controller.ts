@@ -375,14 +375,14 @@ export class CallController {
         return;
       case 'busy':
         this.dropPeer(call, f.userID);
-        emit(EVENT.LINE_BUSY, { userID: f.userID, userId: f.userID });
+        emit(EVENT.LINE_BUSY, { sponsor: call.sponsor, userID: f.userID, userId: f.userID });
         emit(TUICallEvent.onUserLineBusy, { userID: f.userID, userId: f.userID });
         return;
       case 'noResp':
         for (const userID of f.userIDList) {
           this.dropPeer(call, userID);
-          emit(EVENT.NO_RESP, { userID, userId: userID, userIDList: f.userIDList });
-          emit(TUICallEvent.onUserNoResponse, { userID, userId: userID, userIDList: f.userIDList });
+          emit(EVENT.NO_RESP, { sponsor: call.sponsor, userID, userId: userID, userIDList: f.userIDList });
+          emit(TUICallEvent.onUserNoResponse, { sponsor: call.sponsor, userID, userId: userID, userIDList: f.userIDList });
         }
         return;
       case 'left':
@@ -419,7 +419,7 @@ export class CallController {
       case 'ended':
         // The last other participant leaving ended the call: USER_LEAVE first, as in a group call.
         if (f.leftUserID !== undefined) this.peerLeft(call, f.leftUserID);
-        this.finish(call, { duration: f.duration, reason: f.reason });
+        this.finish(call, { duration: f.duration, reason: f.reason, ...(f.leftUserID !== undefined && { by: f.leftUserID }) });
         return;
       case 'cancelled':
         this.finish(call, null);
@@ -429,7 +429,7 @@ export class CallController {
         return;
       case 'timedOut':
         this.finish(call, null);
-        emit(EVENT.CALLING_TIMEOUT, { inviteID: f.inviteID, userID: this.d.selfID, userId: this.d.selfID });
+        emit(EVENT.CALLING_TIMEOUT, { inviteID: f.inviteID, sponsor: call.sponsor, userIDList: [this.d.selfID], userID: this.d.selfID, userId: this.d.selfID });
         emit(TUICallEvent.onCallCancelled, { callerId: this.d.selfID, inviteID: f.inviteID, reason: 'timeout' });
         return;
       case 'callType':
@@ -694,7 +694,8 @@ export class CallController {
   }
 
   /** Releases the call's media; emits CALL_END if it was connected, else the caller's onCallCancelled. */
-  private finish(call: ActiveCall, end: { duration: number; reason: EndReason } | null): void {
+  /** `end.by`: whose leaving ended the call (CALL_END's `userID`); this user when not given. */
+  private finish(call: ActiveCall, end: { duration: number; reason: EndReason; by?: string } | null): void {
     if (this.current !== call) return;
     this.current = null;
     this.stopMonitor();
@@ -702,7 +703,8 @@ export class CallController {
     this.d.local.release();
     if (!end) return;
     if (call.connectedAt !== undefined) {
-      this.d.emit(EVENT.CALL_END, { ...this.beginPayload(call), totalTime: end.duration, callEnd: end.duration, reason: end.reason });
+      const by = end.by ?? this.d.selfID;
+      this.d.emit(EVENT.CALL_END, { ...this.beginPayload(call), userID: by, userId: by, totalTime: end.duration, callEnd: end.duration, reason: end.reason });
     } else if (call.role === 'caller') {
       const reason = end.reason === 'rejected' || end.reason === 'busy' || end.reason === 'no_answer' ? end.reason : 'cancelled';
       this.d.emit(TUICallEvent.onCallCancelled, { callerId: this.d.selfID, inviteID: call.inviteID, reason });
