@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT, ErrorCode } from '@opencall/client/node';
 import { ADMIN_TOKEN, startTestServer, testBed } from './support/harness.js';
+import { Call } from '../packages/server/src/calls/call.js';
 
 describe('groupCall with a groupID the server never heard of', () => {
   const bed = testBed();
@@ -60,6 +61,15 @@ describe('groupCall with a groupID the server never heard of', () => {
       await alice.sdk.hangup();
     }
     await expect(alice.sdk.groupCall({ userIDList: ['bob'], type: 1, groupID: 'im-2' })).rejects.toMatchObject({ code: ErrorCode.RATE_LIMITED });
+  });
+
+  it('a label survives the hand-over of a call to another node (the call snapshot, as JSON)', () => {
+    const handOver = (label: boolean) => {
+      const call = new Call('id', 7, 1, 'alice', 0, 30_000, 'team', undefined, undefined);
+      call.groupLabel = label;
+      return Call.fromSnapshot(JSON.parse(JSON.stringify(call.toSnapshot()))).groupLabel;
+    };
+    expect([handOver(true), handOver(false)]).toEqual([true, false]);
   });
 
   it('OPENCALL_GROUPS=enforced: an unknown groupID is refused and rings nobody', async () => {
