@@ -9,6 +9,7 @@ const CLUSTER_SUITE = [
   'tests/one-to-one-media.test.ts',
   'tests/early-media.test.ts',
   'tests/group-mesh.test.ts',
+  'tests/group-labels.test.ts',
   'tests/media-controls.test.ts',
   'tests/protocol-abuse.test.ts',
   'tests/reconnect.test.ts',

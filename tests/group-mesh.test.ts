@@ -179,8 +179,8 @@ describe('groups', () => {
     expect(await r.json()).toEqual({ code: ErrorCode.ADMIN_UNAUTHORIZED, message: expect.stringMatching(/OPENCALL_ADMIN_TOKEN/) });
   });
 
-  it('a groupID call reaches members only; a member joins the running call by roomID', async () => {
-    bed.server = await startTestServer();
+  it('OPENCALL_GROUPS=enforced: a groupID call reaches members only; a member joins the running call by roomID', async () => {
+    bed.server = await startTestServer({ groupMode: 'enforced' });
     expect((await admin('/v1/admin/groups/team', 'PUT', { members: ['alice', 'bob', 'carol'] })).status).toBe(200);
     const [alice, bob, carol, mallory] = [await client('alice'), await client('bob'), await client('carol'), await client('mallory')];
     await expect(alice.sdk.groupCall({ userIDList: ['bob', 'mallory'], type: 2, groupID: 'team' })).rejects.toMatchObject({ code: ErrorCode.NOT_A_GROUP_MEMBER });

@@ -346,7 +346,9 @@ describe('strangers learn nothing from error messages', () => {
 
   beforeAll(async () => {
     groups.put('team', ['alice', 'bob', 'carol']);
-    server = await startTestServer({ groups });
+    // Enforced groups: a group the caller is not in is refused like one that does not exist
+    // (with the default, labels, both are only labels: tests/group-labels.test.ts).
+    server = await startTestServer({ groups, groupMode: 'enforced' });
   });
 
   afterAll(async () => {

@@ -3,14 +3,14 @@
  * actions; SDK events are turned into state changes and short toasts here, in one place.
  */
 import { markRaw, nextTick, reactive, watch } from 'vue';
-import TRTCCalling, { type CallingError } from '@opencall/client';
+import TRTCCalling, { type CallingError, type EventMap, type NetworkQuality } from '@opencall/client';
 import { USER_ID_PATTERN } from '@opencall/protocol/lite';
 import { describeError } from './errors';
 import { Ringtone } from './ringtone';
 
 export type Screen = 'login' | 'home' | 'outgoing' | 'incoming' | 'incall';
 export type CallType = 1 | 2;
-export type Quality = 'Excellent' | 'Good' | 'Poor' | 'Bad' | 'Vbad' | 'Down' | 'Unknown';
+export type Quality = NetworkQuality;
 
 export interface Participant {
   userID: string;
@@ -338,17 +338,18 @@ export function currentSdk(): TRTCCalling | null {
 function wire(calling: TRTCCalling): void {
   const E = TRTCCalling.EVENT;
   const T = TRTCCalling.TUICallEvent;
-  const on = (event: string, fn: (p: any) => void) =>
-    calling.on(event, (p: unknown) => {
-      if (sdk === calling) fn(p ?? {});
+  // Payload types come from the SDK's EventMap: the demo declares none of its own.
+  const on = <K extends keyof EventMap>(event: K, fn: (p: EventMap[K]) => void) =>
+    calling.on(event, (p: EventMap[K]) => {
+      if (sdk === calling) fn(p);
     });
 
-  on(E.ERROR, (e: { code?: number; message?: string }) => {
+  on(E.ERROR, (e) => {
     if (state.screen === 'login') return; // the login form shows it
     toast(describeError(e.code, e.message), `error:${e.code}`, 'error');
   });
 
-  on(E.INVITED, (p: { sponsor: string; userIDList: string[]; inviteData: { callType: CallType }; inviteID: string }) => {
+  on(E.INVITED, (p) => {
     resetCall();
     const others = p.userIDList.filter((id) => id !== state.me && id !== p.sponsor);
     state.role = 'callee';
@@ -358,7 +359,7 @@ function wire(calling: TRTCCalling): void {
     state.screen = 'incoming';
   });
 
-  on(T.onCallBegin, (p: { callMediaType: 0 | 1 }) => {
+  on(T.onCallBegin, (p) => {
     state.callType = p.callMediaType === 1 ? 2 : 1;
     state.startedAt = Date.now();
     state.now = state.startedAt;
@@ -366,12 +367,12 @@ function wire(calling: TRTCCalling): void {
     syncLocal();
   });
 
-  on(E.USER_ACCEPT, ({ userID }: { userID: string }) => {
+  on(E.USER_ACCEPT, ({ userID }) => {
     const p = participant(userID);
     if (p && p.status === 'waiting') p.status = 'connecting';
   });
 
-  on(E.USER_ENTER, ({ userID }: { userID: string }) => {
+  on(E.USER_ENTER, ({ userID }) => {
     const p = participant(userID) ?? addParticipant(userID);
     const wasJoined = p.status === 'joined';
     p.status = 'joined';
@@ -379,37 +380,37 @@ function wire(calling: TRTCCalling): void {
     if (!wasJoined && state.participants.length > 1) toast(`${userID} joined the call.`, 'join');
   });
 
-  on(E.USER_LEAVE, ({ userID }: { userID: string }) => {
+  on(E.USER_LEAVE, ({ userID }) => {
     removeParticipant(userID);
     if (state.screen === 'incall') toast(`${userID} left the call.`, 'leave');
   });
 
-  on(E.USER_AUDIO_AVAILABLE, ({ userID, isAudioAvailable }: { userID: string; isAudioAvailable: boolean }) => {
+  on(E.USER_AUDIO_AVAILABLE, ({ userID, isAudioAvailable }) => {
     const p = participant(userID);
     if (p) p.audio = isAudioAvailable;
   });
 
-  on(E.USER_VIDEO_AVAILABLE, ({ userID, isVideoAvailable }: { userID: string; isVideoAvailable: boolean }) => {
+  on(E.USER_VIDEO_AVAILABLE, ({ userID, isVideoAvailable }) => {
     const p = participant(userID);
     if (p) p.video = isVideoAvailable;
   });
 
-  on(E.REJECT, ({ userID }: { userID: string }) => {
+  on(E.REJECT, ({ userID }) => {
     removeParticipant(userID);
     toast(`${userID} declined the call.`, 'reject', 'warn');
   });
 
-  on(E.NO_RESP, ({ userID }: { userID: string }) => {
+  on(E.NO_RESP, ({ userID }) => {
     removeParticipant(userID);
     toast(`${userID} did not answer.`, 'no-answer', 'warn');
   });
 
-  on(E.LINE_BUSY, ({ userID }: { userID: string }) => {
+  on(E.LINE_BUSY, ({ userID }) => {
     removeParticipant(userID);
     toast(`${userID} is busy on another call.`, 'busy', 'warn');
   });
 
-  on(E.CALLING_CANCEL, ({ userID }: { userID: string }) => {
+  on(E.CALLING_CANCEL, ({ userID }) => {
     toast(`${userID || 'The caller'} cancelled the call.`, 'cancelled', 'warn');
     backHome();
   });
@@ -425,18 +426,18 @@ function wire(calling: TRTCCalling): void {
     if (state.screen === 'outgoing' || state.screen === 'incoming') backHome();
   });
 
-  on(E.CALL_END, (p: { totalTime?: number }) => {
+  on(E.CALL_END, (p) => {
     const wasInCall = state.screen === 'incall';
     backHome();
-    if (wasInCall) toast(`Call ended · ${formatDuration((p.totalTime ?? 0) * 1000)}`, 'ended');
+    if (wasInCall) toast(`Call ended · ${formatDuration(p.totalTime * 1000)}`, 'ended');
   });
 
-  on(E.GROUP_CALL_INVITEE_LIST_UPDATE, ({ userIDList }: { userIDList: string[] }) => {
+  on(E.GROUP_CALL_INVITEE_LIST_UPDATE, ({ userIDList }) => {
     if (state.screen !== 'incall' && state.screen !== 'outgoing') return;
     for (const id of userIDList) if (id !== state.me && !participant(id)) addParticipant(id);
   });
 
-  on(T.onCallMediaTypeChanged, ({ newCallMediaType }: { newCallMediaType: 0 | 1 }) => {
+  on(T.onCallMediaTypeChanged, ({ newCallMediaType }) => {
     const type: CallType = newCallMediaType === 1 ? 2 : 1;
     if (state.callType === type) return;
     state.callType = type;
@@ -446,22 +447,20 @@ function wire(calling: TRTCCalling): void {
     if (type === 2) setTimeout(syncLocal, 800);
   });
 
-  const onVolume = (p: { volumeMap?: Record<string, number> }) => {
-    if (state.screen !== 'incall' || !p.volumeMap) return;
-    for (const [id, v] of Object.entries(p.volumeMap)) if (state.volumes[id] !== v) state.volumes[id] = v;
-  };
   // TUICallKit's onUserVoiceVolumeChanged carries the same map: one of the two is enough.
-  on(E.USER_VOICE_VOLUME, onVolume);
-
-  on(T.onUserNetworkQualityChanged, (p: { networkQualityMap?: Record<string, Quality> } & Partial<Iterable<[string, Quality]>>) => {
+  on(E.USER_VOICE_VOLUME, (p) => {
     if (state.screen !== 'incall') return;
-    const map = p.networkQualityMap ?? (typeof p[Symbol.iterator] === 'function' ? Object.fromEntries(p as Iterable<[string, Quality]>) : {});
-    for (const [id, q] of Object.entries(map)) state.quality[id] = q;
+    for (const [id, v] of Object.entries(p.volumeMap)) if (state.volumes[id] !== v) state.volumes[id] = v;
+  });
+
+  on(T.onUserNetworkQualityChanged, (p) => {
+    if (state.screen !== 'incall') return;
+    for (const [id, q] of p) state.quality[id] = q;
   });
 
   on(E.KICKED_OUT, () => signedOut(`You were signed out: “${state.me}” signed in somewhere else.`));
   on(T.onUserSigExpired, () => signedOut('Your UserSig expired. Sign in again.'));
-  on('onConnectionStateChanged', ({ state: s }: { state: 'reconnecting' | 'connected' | 'disconnected' }) => {
+  on('onConnectionStateChanged', ({ state: s }) => {
     state.connection = s;
     if (s === 'disconnected') signedOut('The connection to the call server was lost. Sign in again.');
   });

@@ -2,7 +2,9 @@ import { EventEmitter } from 'eventemitter3';
 import { DEFAULT_INVITE_TIMEOUT_SECONDS, USER_ID_PATTERN, type InviteResult, type LoginResult, type OfflinePushInfo } from '@opencall/protocol/lite';
 import { CallController } from './call/call-controller.js';
 import { CallingError, ErrorCode, misuse } from './errors.js';
-import { EVENT, TUICallEvent } from './events.js';
+import { EVENT, TUICallEvent, type ConnectionStateEvent, type EventMap } from './events.js';
+import { CALL_TYPE, PublishedSurface, type SurfaceState } from './compat/published-surface.js';
+import type * as Typings from './compat/typings.js';
 import { requestCallHistory, type CallHistoryPage, type CallHistoryParams } from './history.js';
 import { browserRtc, type RtcImplementation } from './rtc/environment.js';
 import { LocalMedia, VIDEO_PROFILES, type VideoProfile } from './rtc/local-media.js';
@@ -52,16 +54,15 @@ export interface TRTCCallingOptions {
    * the server). Default 'all': direct when possible, relayed when not.
    */
   iceTransportPolicy?: 'all' | 'relay';
-  /** Accepted for compatibility with trtc-calling-js ≥0.10.2 and ignored: OpenCall needs no TIM instance. */
+  /**
+   * Accepted for compatibility with trtc-calling-js ≥0.10.2: OpenCall needs no TIM instance. It
+   * is kept as `trtcCalling.tim` for apps that read it back.
+   */
   tim?: unknown;
 }
 
 /** OpenCall extra event: the signaling connection state (`onConnectionStateChanged`). */
-export interface ConnectionStateEvent {
-  state: 'reconnecting' | 'connected' | 'disconnected';
-  /** On 'connected' after a reconnect: true if the session (and any call) was resumed. */
-  resumed?: boolean;
-}
+export type { ConnectionStateEvent };
 
 /** The login this instance holds, for reconnecting. */
 interface SessionInfo {
@@ -115,15 +116,21 @@ export interface AcceptParams { inviteID?: string; roomID?: number; callType?: 1
 export interface RejectParams { inviteID?: string; isBusy?: boolean; callType?: 1 | 2 }
 
 type Listener = (...args: any[]) => void;
+/** A listener of a known event: it gets that event's payload. */
+export type EventListener<K extends keyof EventMap> = (payload: EventMap[K]) => void;
+/** A name that is not a known event (known ones must use their payload type). */
+type OtherEvent<N extends string> = N extends keyof EventMap ? never : N;
 
 /**
  * A drop-in replacement for trtc-calling-js's TRTCCalling, backed by an OpenCall server and
  * WebRTC. Every method returns a promise; failures reject with a {@link CallingError} and are
  * also emitted as `TRTCCalling.EVENT.ERROR`.
  */
-export class TRTCCalling {
+export class TRTCCalling extends PublishedSurface {
   /** Event names, with trtc-calling-js's exact string values. */
   static readonly EVENT = EVENT;
+  /** trtc-calling-js's call types: `TRTCCalling.CALL_TYPE.VIDEO_CALL` is 2 (the `type` of call()). */
+  static readonly CALL_TYPE = CALL_TYPE;
   /** TUICallKit's event names, emitted as well. */
   static readonly TUICallEvent = TUICallEvent;
   static readonly VERSION = '0.1.0';
@@ -141,26 +148,49 @@ export class TRTCCalling {
   private readonly views = new VideoViews();
   private readonly remoteAudio = new RemoteAudio();
 
+  /**
+   * trtc-calling-js ≥1.0 exposes its Tencent IM instance here. OpenCall has no IM: this is the
+   * `tim` option given to the constructor (for apps that pass their own and read it back), else null.
+   */
+  readonly tim: unknown;
+
   constructor(options: TRTCCallingOptions) {
+    super();
     if (!options || typeof options !== 'object') throw new CallingError(ErrorCode.INVALID_ARGUMENT, 'new TRTCCalling({SDKAppID, serverUrl}) needs an options object');
     this.options = { ...options };
+    this.tim = options.tim ?? null;
+  }
+
+  /** What trtc-calling-js's getters (getCallStatus, getInviteeList, ...) read. */
+  protected override surfaceState(): SurfaceState {
+    return { userID: this.selfID, videoProfile: this.videoProfile, call: this.controller?.info() ?? null };
   }
 
   // ---- events ----
 
-  /** Subscribes to an event; `context` becomes `this` in the callback (the spec's signature). */
+  /**
+   * Subscribes to an event; `context` becomes `this` in the callback (the spec's signature).
+   * For a known event (`TRTCCalling.EVENT.X`, a TUICallEvent name) the callback gets that
+   * event's payload type ({@link EventMap}); any other name takes any callback.
+   */
+  on<K extends keyof EventMap>(eventName: K, callback: EventListener<K>, context?: unknown): this;
+  on<N extends string>(eventName: OtherEvent<N>, callback: Listener, context?: unknown): this;
   on(eventName: string, callback: Listener, context?: unknown): this {
     this.emitter.on(eventName, callback, context);
     return this;
   }
 
   /** Unsubscribes; pass the same callback and context given to on(). */
+  off<K extends keyof EventMap>(eventName: K, callback?: EventListener<K>, context?: unknown): this;
+  off<N extends string>(eventName: OtherEvent<N>, callback?: Listener, context?: unknown): this;
   off(eventName: string, callback?: Listener, context?: unknown): this {
     this.emitter.off(eventName, callback, context);
     return this;
   }
 
   /** Subscribes for one emission only. */
+  once<K extends keyof EventMap>(eventName: K, callback: EventListener<K>, context?: unknown): this;
+  once<N extends string>(eventName: OtherEvent<N>, callback: Listener, context?: unknown): this;
   once(eventName: string, callback: Listener, context?: unknown): this {
     this.emitter.once(eventName, callback, context);
     return this;
@@ -223,9 +253,9 @@ export class TRTCCalling {
   }
 
   /**
-   * Calls several users. With `groupID` the invitation goes to members of that group (the server
-   * checks membership); without it each user is invited one by one. Every invitee gets INVITED
-   * with the whole `userIDList`.
+   * Calls several users: exactly the users in `userIDList`; every invitee gets INVITED with the
+   * whole list. A `groupID` is passed on to them (`isFromGroup: true`); whether the server also
+   * checks group membership is its OPENCALL_GROUPS setting (docs/migration.md, "Groups").
    */
   groupCall(params: GroupCallParams): Promise<InviteResult> {
     return this.guard(async () => {
@@ -529,7 +559,7 @@ export class TRTCCalling {
     this.controller = controller;
     this.selfID = userID;
     this.wire(signal);
-    this.emitter.emit(EVENT.SDK_READY, { userID });
+    this.emitEvent(EVENT.SDK_READY, { userID });
   }
 
   /** Routes a connection's frames to the controller and watches it for loss. */
@@ -567,7 +597,7 @@ export class TRTCCalling {
     const sess = this.session!;
     const limit = (this.options.reconnect || {}).maxDurationMs ?? 60_000;
     const started = Date.now();
-    this.emitter.emit(CONNECTION_STATE_EVENT, { state: 'reconnecting' } satisfies ConnectionStateEvent);
+    this.emitEvent(CONNECTION_STATE_EVENT, { state: 'reconnecting' } satisfies ConnectionStateEvent);
     for (let attempt = 0; this.signal === lost && this.session === sess && Date.now() - started < limit; attempt++) {
       await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt) * (0.75 + Math.random() / 2)));
       if (this.signal !== lost || this.session !== sess) return;
@@ -611,28 +641,33 @@ export class TRTCCalling {
       sess.lastSeq = 0;
       this.attach(next, sess.userID, sess.rtc, result);
     }
-    this.emitter.emit(CONNECTION_STATE_EVENT, { state: 'connected', resumed: result.resumed } satisfies ConnectionStateEvent);
+    this.emitEvent(CONNECTION_STATE_EVENT, { state: 'connected', resumed: result.resumed } satisfies ConnectionStateEvent);
   }
 
   private onSessionLost(why: 'kicked' | 'sigExpired' | 'disconnected'): void {
     this.controller?.abandon(why === 'kicked' ? 'kicked' : 'disconnected');
     this.reset();
     if (why === 'kicked') {
-      this.emitter.emit(EVENT.KICKED_OUT, { reason: 'login_elsewhere' });
-      this.emitter.emit(TUICallEvent.onKickedOffline, { reason: 'login_elsewhere' });
+      this.emitEvent(EVENT.KICKED_OUT, { reason: 'login_elsewhere' });
+      this.emitEvent(TUICallEvent.onKickedOffline, { reason: 'login_elsewhere' });
     } else if (why === 'sigExpired') {
-      this.emitter.emit(TUICallEvent.onUserSigExpired, {});
+      this.emitEvent(TUICallEvent.onUserSigExpired, {});
     } else {
-      this.emitter.emit(CONNECTION_STATE_EVENT, { state: 'disconnected' } satisfies ConnectionStateEvent);
+      this.emitEvent(CONNECTION_STATE_EVENT, { state: 'disconnected' } satisfies ConnectionStateEvent);
       this.emitError(new CallingError(ErrorCode.CONNECTION_FAILED, 'lost the connection to the server'));
     }
   }
 
   /** Controller events: views are updated first (removed once the call is over), then the app hears. */
-  private onCallEvent(event: string, payload: unknown): void {
+  private onCallEvent<K extends keyof EventMap>(event: K, payload: EventMap[K]): void {
     if (this.controller?.inCall) this.views.refresh();
     else this.views.endCall();
     this.syncRemoteAudio();
+    this.emitEvent(event, payload);
+  }
+
+  /** Every event goes out here, so its payload is checked against EventMap at compile time. */
+  private emitEvent<K extends keyof EventMap>(event: K, payload: EventMap[K]): void {
     this.emitter.emit(event, payload);
   }
 
@@ -675,7 +710,7 @@ export class TRTCCalling {
   }
 
   private emitError(err: CallingError): void {
-    this.emitter.emit(EVENT.ERROR, { code: err.code, errorCode: err.code, message: err.message });
+    this.emitEvent(EVENT.ERROR, { code: err.code, errorCode: err.code, message: err.message, msg: err.message });
   }
 
   /** Runs an API call: every failure becomes a CallingError that is emitted as ERROR and rejected. */
@@ -688,6 +723,27 @@ export class TRTCCalling {
       throw err;
     }
   }
+}
+
+/**
+ * The type names of DefinitelyTyped's trtc-calling-js typings, reachable as `TRTCCalling.X` as
+ * they are there (also exported by name from the package).
+ */
+export declare namespace TRTCCalling {
+  export type LogLevel = Typings.LogLevel;
+  export type Callback<T = any> = Typings.Callback<T>;
+  export type Options = Typings.Options;
+  export type UserInfo = Typings.UserInfo;
+  export type LoginOptions = Typings.LoginOptions;
+  export type CallOptions = Typings.CallOptions;
+  export type GroupCallOptions = Typings.GroupCallOptions;
+  export type AcceptOptions = Typings.AcceptOptions;
+  export type RejectOptions = Typings.RejectOptions;
+  export type ViewOptions = Typings.ViewOptions;
+  export type UserVideoInfo = Typings.UserVideoInfo;
+  export type UserAudioInfo = Typings.UserAudioInfo;
+  export type InvitedInfo = Typings.InvitedInfo;
+  export type EventMap = Typings.EventMap;
 }
 
 function viewDomID(params: ViewParams): string {

@@ -16,3 +16,7 @@ export type { RtcImplementation, MediaDevicesLike } from './rtc/environment.js';
 export type { VideoProfile } from './rtc/local-media.js';
 export type { CallHistoryPage, CallHistoryParams, CallRecord, CallRecordParticipant, CallOutcome, CallRecordEndReason } from './history.js';
 export type { WebSocketCtor } from './signal/signal-client.js';
+// trtc-calling-js's published surface (issue 13): the type names apps import, CALL_TYPE's values.
+export type * from './compat/typings.js';
+export type { CallStatus, CallInfo } from './compat/published-surface.js';
+export { CALL_TYPE } from './compat/published-surface.js';

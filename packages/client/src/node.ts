@@ -13,6 +13,7 @@ import type { RtcImplementation } from './rtc/environment.js';
 import { createSyntheticMediaDevices, type SyntheticMediaOptions, type WrtcLike } from './node/synthetic-media.js';
 import { safeWrtcPeerConnection } from './node/wrtc-peer-connection.js';
 import type { WebSocketCtor } from './signal/signal-client.js';
+import type * as Typings from './compat/typings.js';
 
 /** Node options: `rtc` may be the whole wrtc module; `syntheticMedia` shapes the fake devices. */
 export interface NodeTRTCCallingOptions extends TRTCCallingOptions {
@@ -87,6 +88,27 @@ export class TRTCCalling extends BaseTRTCCalling {
   }
 }
 
+/**
+ * The type names of DefinitelyTyped's trtc-calling-js typings, reachable as `TRTCCalling.X` as
+ * they are there (also exported by name from the package).
+ */
+export declare namespace TRTCCalling {
+  export type LogLevel = Typings.LogLevel;
+  export type Callback<T = any> = Typings.Callback<T>;
+  export type Options = Typings.Options;
+  export type UserInfo = Typings.UserInfo;
+  export type LoginOptions = Typings.LoginOptions;
+  export type CallOptions = Typings.CallOptions;
+  export type GroupCallOptions = Typings.GroupCallOptions;
+  export type AcceptOptions = Typings.AcceptOptions;
+  export type RejectOptions = Typings.RejectOptions;
+  export type ViewOptions = Typings.ViewOptions;
+  export type UserVideoInfo = Typings.UserVideoInfo;
+  export type UserAudioInfo = Typings.UserAudioInfo;
+  export type InvitedInfo = Typings.InvitedInfo;
+  export type EventMap = Typings.EventMap;
+}
+
 export default TRTCCalling;
 export { createSyntheticMediaDevices, type SyntheticMediaOptions };
 export type { ConnectionStateEvent, TRTCCallingOptions, CallParams, GroupCallParams, AcceptParams, RejectParams, ViewParams, StopViewParams } from './TRTCCalling.js';
@@ -97,3 +119,7 @@ export type { RtcImplementation, MediaDevicesLike } from './rtc/environment.js';
 export type { VideoProfile } from './rtc/local-media.js';
 export type { CallHistoryPage, CallHistoryParams, CallRecord, CallRecordParticipant, CallOutcome, CallRecordEndReason } from './history.js';
 export type { WebSocketCtor } from './signal/signal-client.js';
+// trtc-calling-js's published surface (issue 13): the type names apps import, CALL_TYPE's values.
+export type * from './compat/typings.js';
+export type { CallStatus, CallInfo } from './compat/published-surface.js';
+export { CALL_TYPE } from './compat/published-surface.js';

@@ -8,6 +8,9 @@ import type { IceServerConfig } from '@opencall/protocol';
 import type { Clock } from './clock.js';
 import type { GroupStore } from './groups/group-store.js';
 import type { MultiDevice } from './sessions/session-registry.js';
+
+/** What a groupCall's groupID means: OPENCALL_GROUPS (see ServerOptions.groupMode). */
+export type GroupMode = 'labels' | 'enforced';
 import { parseTrustProxy, type TrustProxy } from './http/client-address.js';
 import { HISTORY_PER_MINUTE } from './transport/message-router.js';
 import { DEFAULT_CALL_LIMITS as LIMITS } from './calls/call-limits.js';
@@ -77,6 +80,13 @@ export interface ServerOptions {
    * call, the others stop ringing with reason "answered elsewhere").
    */
   multiDevice?: MultiDevice;
+  /**
+   * What a `groupID` in groupCall means (docs/migration.md, "Groups"). 'labels' (default): a
+   * groupID naming no admin-API group the caller is in is only a label passed to the invitees
+   * (apps migrating with Tencent IM group IDs work unchanged). 'enforced': every groupID must
+   * name such a group and the invitees must be its members.
+   */
+  groupMode?: GroupMode;
   /** Redis URL: every node given the same one acts as one server (docs/deployment.md, "Several nodes"). */
   redisUrl?: string;
   /**
@@ -196,6 +206,7 @@ const envSchema = z.object({
   OPENCALL_DATA_DIR: z.string().default('./.data'),
   OPENCALL_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
   OPENCALL_MULTI_DEVICE: z.enum(['kick', 'ring-all']).default('kick'),
+  OPENCALL_GROUPS: z.enum(['labels', 'enforced']).default('labels'),
   OPENCALL_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
   OPENCALL_REDIS_TLS_CA: z.string().min(1).optional(),
   OPENCALL_REDIS_PREFIX: z.string().min(1).max(64).default('{opencall}:'),
@@ -314,6 +325,7 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConf
       ...(e.OPENCALL_DATA_DIR !== '' && { dataDir: e.OPENCALL_DATA_DIR }),
       ...(e.OPENCALL_DATABASE_URL !== undefined && { databaseUrl: e.OPENCALL_DATABASE_URL }),
       multiDevice: e.OPENCALL_MULTI_DEVICE,
+      groupMode: e.OPENCALL_GROUPS,
       ...(e.OPENCALL_REDIS_URL !== undefined && { redisUrl: e.OPENCALL_REDIS_URL }),
       redisPrefix: e.OPENCALL_REDIS_PREFIX,
       ...(redisTlsCa !== undefined && { redisTlsCa }),
@@ -393,6 +405,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     dataDir: o.dataDir,
     databaseUrl: o.databaseUrl,
     multiDevice: o.multiDevice ?? 'kick',
+    groupMode: o.groupMode ?? 'labels',
     redisUrl: o.redisUrl,
     redisPrefix: o.redisPrefix ?? '{opencall}:',
     redisTlsCa: o.redisTlsCa,

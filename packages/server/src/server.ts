@@ -67,6 +67,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       janusApiSecret: o.janusApiSecret,
       reconnectGraceMs: o.reconnectGraceMs,
       multiDevice: o.multiDevice,
+      groupMode: o.groupMode,
       iceServers,
       recordStore: records.store,
       metrics,

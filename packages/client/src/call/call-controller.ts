@@ -9,7 +9,8 @@ import type {
   ServerEventFrame,
 } from '@opencall/protocol/lite';
 import { CallingError, ErrorCode, misuse } from '../errors.js';
-import { EVENT, TUICallEvent, type CallBeginEvent, type CallRole } from '../events.js';
+import { EVENT, TUICallEvent, type CallBeginEvent, type CallRole, type EventMap } from '../events.js';
+import type { CallInfo } from '../compat/published-surface.js';
 import type { RtcImplementation } from '../rtc/environment.js';
 import type { LocalMedia, TrackKind } from '../rtc/local-media.js';
 import { judge, sample, toVolume, worse, type NetworkQuality, type StatsSample } from '../rtc/call-monitor.js';
@@ -25,7 +26,8 @@ export const INVITE_DATA_VERSION = 4;
 const VOLUME_INTERVAL_MS = 500;
 const QUALITY_EVERY = 4;
 
-type Emit = (event: string, payload?: unknown) => void;
+/** Emits an SDK event; the payload must be the one EventMap gives that event (checked at compile time). */
+export type Emit = <K extends keyof EventMap>(event: K, payload: EventMap[K]) => void;
 
 interface Peer {
   /** In the call (accepted, or the sponsor). */
@@ -48,6 +50,9 @@ class ActiveCall {
   leaving = false;
   /** Ringing with early media: relays are welcome before accept (else they are dropped). */
   earlyMedia = false;
+  groupID: string | undefined;
+  /** Everyone invited so far (the sponsor excluded), for getInviteeList(). */
+  userIDList: string[] = [];
   readonly peers = new Map<string, Peer>();
   constructor(
     readonly role: 'caller' | 'callee',
@@ -126,6 +131,24 @@ export class CallController {
     return this.current ? [...this.current.peers].filter(([, p]) => p.entered).map(([id]) => id) : [];
   }
 
+  /** The call in progress for trtc-calling-js's getters (compat/published-surface.ts), or null. */
+  info(): CallInfo | null {
+    const call = this.current;
+    if (!call) return null;
+    const others = [...call.peers];
+    return {
+      status: call.phase === 'connected' ? 'connected' : 'calling',
+      isInviter: call.role === 'caller',
+      callType: call.callType,
+      sponsor: call.sponsor,
+      inviteID: call.inviteID,
+      groupID: call.groupID,
+      userIDList: [...call.userIDList],
+      unhandled: call.userIDList.filter((id) => id !== this.d.selfID && call.peers.get(id)?.accepted === false),
+      entered: others.filter(([, p]) => p.entered).length,
+    };
+  }
+
   remoteStream(userID: string): MediaStream | null {
     return this.current?.media.remoteStream(userID) ?? null;
   }
@@ -143,6 +166,8 @@ export class CallController {
       await this.openMedia(o.callType);
       if (this.current !== call) throw misuse.state('the call was ended before it started');
       for (const userID of o.invitees) call.peers.set(userID, { accepted: false, entered: false, media: { audio: false, video: false } });
+      call.userIDList = [...o.invitees];
+      call.groupID = o.groupID;
       return await this.d.signal.request<InviteResult>(
         {
           t: 'invite',
@@ -209,6 +234,8 @@ export class CallController {
           const call = (made.call = this.newCall('callee', r.callType, r.sponsor, rtc));
           call.inviteID = r.inviteID;
           call.roomID = r.roomID;
+          call.groupID = r.groupID;
+          call.userIDList = [...r.userIDList];
           if (r.mediaPath === 'sfu') this.useSfu(call, rtc);
           this.current = call;
           this.d.local.setLive(true);
@@ -350,14 +377,14 @@ export class CallController {
         return;
       case 'busy':
         this.dropPeer(call, f.userID);
-        emit(EVENT.LINE_BUSY, { userID: f.userID, userId: f.userID });
+        emit(EVENT.LINE_BUSY, { sponsor: call.sponsor, userID: f.userID, userId: f.userID });
         emit(TUICallEvent.onUserLineBusy, { userID: f.userID, userId: f.userID });
         return;
       case 'noResp':
         for (const userID of f.userIDList) {
           this.dropPeer(call, userID);
-          emit(EVENT.NO_RESP, { userID, userId: userID, userIDList: f.userIDList });
-          emit(TUICallEvent.onUserNoResponse, { userID, userId: userID, userIDList: f.userIDList });
+          emit(EVENT.NO_RESP, { sponsor: call.sponsor, userID, userId: userID, userIDList: f.userIDList });
+          emit(TUICallEvent.onUserNoResponse, { sponsor: call.sponsor, userID, userId: userID, userIDList: f.userIDList });
         }
         return;
       case 'left':
@@ -394,7 +421,7 @@ export class CallController {
       case 'ended':
         // The last other participant leaving ended the call: USER_LEAVE first, as in a group call.
         if (f.leftUserID !== undefined) this.peerLeft(call, f.leftUserID);
-        this.finish(call, { duration: f.duration, reason: f.reason });
+        this.finish(call, { duration: f.duration, reason: f.reason, ...(f.leftUserID !== undefined && { by: f.leftUserID }) });
         return;
       case 'cancelled':
         this.finish(call, null);
@@ -404,7 +431,7 @@ export class CallController {
         return;
       case 'timedOut':
         this.finish(call, null);
-        emit(EVENT.CALLING_TIMEOUT, { inviteID: f.inviteID, userID: this.d.selfID, userId: this.d.selfID });
+        emit(EVENT.CALLING_TIMEOUT, { inviteID: f.inviteID, sponsor: call.sponsor, userIDList: [this.d.selfID], userID: this.d.selfID, userId: this.d.selfID });
         emit(TUICallEvent.onCallCancelled, { callerId: this.d.selfID, inviteID: f.inviteID, reason: 'timeout' });
         return;
       case 'callType':
@@ -419,6 +446,7 @@ export class CallController {
         }
         return;
       case 'inviteeList':
+        call.userIDList = [...f.userIDList];
         for (const userID of f.userIDList) {
           if (userID !== this.d.selfID && !call.peers.has(userID)) call.peers.set(userID, { accepted: false, entered: false, media: { audio: false, video: false } });
         }
@@ -541,6 +569,8 @@ export class CallController {
     call.phase = 'ringing';
     call.inviteID = f.inviteID;
     call.roomID = f.roomID;
+    call.groupID = f.groupID;
+    call.userIDList = [...f.userIDList];
     if (f.mediaPath === 'sfu' && rtc) this.useSfu(call, rtc);
     for (const userID of f.joined) call.peers.set(userID, { accepted: true, entered: false, media: userID === f.sponsor ? f.media : { audio: false, video: false } });
     for (const userID of f.userIDList) {
@@ -666,7 +696,8 @@ export class CallController {
   }
 
   /** Releases the call's media; emits CALL_END if it was connected, else the caller's onCallCancelled. */
-  private finish(call: ActiveCall, end: { duration: number; reason: EndReason } | null): void {
+  /** `end.by`: whose leaving ended the call (CALL_END's `userID`); this user when not given. */
+  private finish(call: ActiveCall, end: { duration: number; reason: EndReason; by?: string } | null): void {
     if (this.current !== call) return;
     this.current = null;
     this.stopMonitor();
@@ -674,7 +705,8 @@ export class CallController {
     this.d.local.release();
     if (!end) return;
     if (call.connectedAt !== undefined) {
-      this.d.emit(EVENT.CALL_END, { ...this.beginPayload(call), totalTime: end.duration, callEnd: end.duration, reason: end.reason });
+      const by = end.by ?? this.d.selfID;
+      this.d.emit(EVENT.CALL_END, { ...this.beginPayload(call), userID: by, userId: by, totalTime: end.duration, callEnd: end.duration, reason: end.reason });
     } else if (call.role === 'caller') {
       const reason = end.reason === 'rejected' || end.reason === 'busy' || end.reason === 'no_answer' ? end.reason : 'cancelled';
       this.d.emit(TUICallEvent.onCallCancelled, { callerId: this.d.selfID, inviteID: call.inviteID, reason });

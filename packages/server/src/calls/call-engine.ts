@@ -56,6 +56,11 @@ export interface CallEngineOptions {
   ringAllDevices?: boolean;
   /** Invitation rates, ringing ceiling and per-call caps (defaults: DEFAULT_CALL_LIMITS). */
   limits?: Partial<CallLimits>;
+  /**
+   * OPENCALL_GROUPS=enforced: every groupID must name a group (admin API) the caller is in.
+   * Default false ('labels'): a groupID that names no group of the caller's is a label only.
+   */
+  enforceGroups?: boolean;
 }
 
 /** Why a user stops being reachable; decides how their calls are wound up. */
@@ -89,6 +94,7 @@ export class CallEngine {
   private readonly limitHint: string;
   private readonly sfuMax: number | undefined;
   private readonly ringAll: boolean;
+  private readonly enforceGroups: boolean;
   private readonly limits: CallLimits;
   /** Invitation and ring rates per caller (state kept on this node only; see call-limits.ts). */
   private readonly invitations: InvitationLimiter;
@@ -103,6 +109,7 @@ export class CallEngine {
     this.limitHint = o.participantsLimitHint;
     this.sfuMax = o.sfuMaxParticipants;
     this.ringAll = o.ringAllDevices ?? false;
+    this.enforceGroups = o.enforceGroups ?? false;
     this.limits = { ...DEFAULT_CALL_LIMITS, ...o.limits };
     this.invitations = new InvitationLimiter(this.limits);
   }
@@ -142,7 +149,8 @@ export class CallEngine {
     }
     const mediaPath = this.sfuMax !== undefined && (invitees.length > 1 || msg.groupID !== undefined) ? 'sfu' : 'mesh';
     this.checkSize(invitees.length + 1, mediaPath);
-    if (msg.groupID !== undefined) this.checkGroup(msg.groupID, sponsor, invitees);
+    const groupLabel = msg.groupID !== undefined && this.isLabel(msg.groupID, sponsor);
+    if (msg.groupID !== undefined && !groupLabel) this.checkGroup(msg.groupID, sponsor, invitees);
     const now = this.clock.now();
     // Last check: a refused invitation rings nobody and writes no record.
     this.invitations.admit(sponsor, invitees, now);
@@ -158,6 +166,7 @@ export class CallEngine {
       msg.offlinePushInfo,
       mediaPath,
     );
+    call.groupLabel = groupLabel;
     this.calls.set(call.inviteID, call);
     this.byRoom.set(call.roomID, call);
     this.events.emit('callCreated', call);
@@ -209,7 +218,7 @@ export class CallEngine {
     if (call.invitees().length + fresh.filter((id) => !call.members.has(id)).length > this.maxInvitees) {
       throw new ProtocolError(ErrorCode.INVALID_MESSAGE, `at most ${this.maxInvitees} invitees per call`);
     }
-    if (call.groupID !== undefined) this.checkGroup(call.groupID, userID, fresh);
+    if (call.groupID !== undefined && !call.groupLabel) this.checkGroup(call.groupID, userID, fresh);
     const now = this.clock.now();
     this.invitations.admit(userID, fresh, now);
     const batch = call.newBatch(now);
@@ -259,7 +268,7 @@ export class CallEngine {
     }
     if (existing?.state === 'joined') throw refuse.state(`you are already in call ${call.inviteID}`);
     // Someone with no business in the call cannot tell it from one that does not exist.
-    if (!existing && !(call.groupID !== undefined && this.groups.members(call.groupID)?.has(userID))) throw notFound();
+    if (!existing && !(call.groupID !== undefined && !call.groupLabel && this.groups.members(call.groupID)?.has(userID))) throw notFound();
     if (this.activeCall.has(userID)) throw new ProtocolError(ErrorCode.SELF_BUSY, 'you are already ringing or in a call; hang up first');
     this.checkSize(call.inState('ringing').length + call.inState('joined').length + 1, call.mediaPath);
     const member: Member = existing ?? { userID, state: 'ringing', media: NO_MEDIA, batch: -1 };
@@ -489,6 +498,16 @@ export class CallEngine {
       const hint = path === 'sfu' ? 'SFU limit OPENCALL_SFU_MAX' : this.limitHint;
       throw new ProtocolError(ErrorCode.TOO_MANY_PARTICIPANTS, `a call can hold at most ${max} people on this server (${hint})`);
     }
+  }
+
+  /**
+   * OPENCALL_GROUPS=labels: a groupID that names no group `inviter` is a member of (a Tencent IM
+   * group the server never heard of, or someone else's) only labels the call. The invitees are
+   * then exactly the users named, as in a call without groupID, and the answer is the same
+   * whether or not such a group exists, so it reveals nothing about groups.
+   */
+  private isLabel(groupID: string, inviter: string): boolean {
+    return !this.enforceGroups && this.groups.members(groupID)?.has(inviter) !== true;
   }
 
   /**

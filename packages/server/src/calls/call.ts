@@ -46,6 +46,8 @@ export interface CallSnapshot {
   nextBatch: number;
   /** Audio/video switches so far (absent in snapshots from older nodes). */
   typeSwitches?: number;
+  /** The groupID is only a label (OPENCALL_GROUPS=labels, no group of the caller's by that ID). */
+  groupLabel?: true;
 }
 
 /** A call from invitation to end. The server's copy is the truth; clients mirror it. */
@@ -56,6 +58,11 @@ export class Call {
   endedAt: number | undefined;
   /** Audio/video switches so far (capped: each is a record row). */
   typeSwitches = 0;
+  /**
+   * The groupID names no group of the caller's (OPENCALL_GROUPS=labels): it is passed on to the
+   * invitees, and nobody gains anything by group membership (joining, inviting more).
+   */
+  groupLabel = false;
   private readonly batchTimers = new Map<number, TimerHandle>();
   private nextBatch = 0;
 
@@ -91,6 +98,7 @@ export class Call {
       batches: [...this.batchStarts],
       nextBatch: this.nextBatch,
       typeSwitches: this.typeSwitches,
+      ...(this.groupLabel && { groupLabel: true as const }),
     };
   }
 
@@ -101,6 +109,7 @@ export class Call {
     for (const [b, at] of s.batches) call.batchStarts.set(b, at);
     call.nextBatch = s.nextBatch;
     call.typeSwitches = s.typeSwitches ?? 0;
+    call.groupLabel = s.groupLabel === true;
     return call;
   }
 

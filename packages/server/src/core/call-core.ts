@@ -7,6 +7,7 @@ import type { GroupStore } from '../groups/group-store.js';
 import type { ServerMetrics } from '../metrics/metrics.js';
 import { createRecords, type CallRecordStore, type Records } from '../records/index.js';
 import { SessionRegistry, type MultiDevice } from '../sessions/session-registry.js';
+import type { GroupMode } from '../config.js';
 import { SfuBridge } from '../sfu/sfu-bridge.js';
 import { SfuRoomManager } from '../sfu/sfu-room-manager.js';
 import { MessageRouter } from '../transport/message-router.js';
@@ -30,6 +31,8 @@ export interface CallCoreOptions {
   metrics: ServerMetrics | undefined;
   /** Invitation rates, ringing ceiling, per-call caps. */
   callLimits: CallLimits;
+  /** OPENCALL_GROUPS: 'labels' (default) or 'enforced' (see CallEngineOptions.enforceGroups). */
+  groupMode?: GroupMode;
 }
 
 /**
@@ -59,6 +62,7 @@ export function createCallCore(o: CallCoreOptions): CallCore {
     participantsLimitHint: 'mesh limit OPENCALL_MESH_MAX; configure an SFU for larger calls',
     ...(o.janusUrl !== undefined && { sfuMaxParticipants: o.sfuMaxParticipants }),
     ringAllDevices: o.multiDevice === 'ring-all',
+    enforceGroups: o.groupMode === 'enforced',
     limits: o.callLimits,
   });
   const sfu = o.janusUrl
